@@ -1,0 +1,49 @@
+"""The exceptions talkinghead raises.
+
+    TalkingHeadError                 base class; str(error) is a one-line message for the user
+    ├── InputError                   the user's input cannot be used (CLI exit code 2)
+    │   ├── ImageError               missing, unreadable or corrupt image
+    │   ├── AudioError               missing, corrupt, empty or too long audio
+    │   ├── FaceError                no usable face in the image (none, too small, bad index)
+    │   ├── MotionError              a motion track file that cannot be used
+    │   └── OutputError              output path missing, not writable, or equal to an input
+    └── ModelError                   model weights missing or incompatible (CLI exit code 2)
+
+Anything else escaping the pipeline is a bug (CLI exit code 1, with a traceback).
+"""
+
+from __future__ import annotations
+
+
+class TalkingHeadError(Exception):
+    """Base class. The message says what is wrong and what to do about it."""
+
+    exit_code = 1
+
+
+class InputError(TalkingHeadError):
+    exit_code = 2
+
+
+class ImageError(InputError):
+    pass
+
+
+class AudioError(InputError):
+    pass
+
+
+class FaceError(InputError):
+    pass
+
+
+class MotionError(InputError):
+    pass
+
+
+class OutputError(InputError):
+    pass
+
+
+class ModelError(TalkingHeadError):
+    exit_code = 2
