@@ -1,0 +1,180 @@
+"""Find the faces in a photo and their 478 Face Mesh landmarks (MediaPipe).
+
+Faces are found with MediaPipe's full-range detector first, then each face is cropped, scaled
+to a size Face Mesh works best at, and its landmarks mapped back: this finds small faces in
+large photos that Face Mesh alone misses, and keeps landmarks precise for every face size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from ..errors import FaceError
+from ..types import Face, Portrait
+from .landmarks import CHIN, EYE_OUTER_CORNERS, FOREHEAD
+
+log = logging.getLogger("talkinghead")
+
+MIN_FACE_SIZE = 64  # px across: below this, landmarks and motion are too coarse to animate
+MAX_YAW = 35.0  # degrees: beyond this, a frontal warp shows the hidden side badly
+MESH_INPUT_SIZE = 384  # px: side of the square crop each face is analysed in
+CROP_SCALE = 2.0  # crop side / detector box side: the whole head with margin
+MESH_POINTS = 468  # landmarks on the face surface; the last 10 are the irises
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """MediaPipe's C++ core prints log lines to file descriptor 2 that mean nothing to users."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@lru_cache(maxsize=1)
+def _models():
+    with _native_stderr_silenced():
+        import mediapipe as mp
+
+        detectors = (
+            mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5),
+            mp.solutions.face_detection.FaceDetection(model_selection=0, min_detection_confidence=0.5),
+        )
+        mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=True, max_num_faces=2, refine_landmarks=True, min_detection_confidence=0.3
+        )
+    return detectors, mesh
+
+
+def _detect_boxes(image: np.ndarray) -> list[np.ndarray]:
+    """Face boxes (x0, y0, x1, y1) in pixels; full-range model first, close-range if it finds none."""
+    h, w = image.shape[:2]
+    detectors, _ = _models()
+    for detector in detectors:
+        with _native_stderr_silenced():
+            result = detector.process(image)
+        boxes = []
+        for det in result.detections or ():
+            b = det.location_data.relative_bounding_box
+            boxes.append(np.array([b.xmin * w, b.ymin * h, (b.xmin + b.width) * w, (b.ymin + b.height) * h]))
+        if boxes:
+            return boxes
+    return []
+
+
+def _mesh_in_box(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+    """(478, 3) landmarks in image pixels for the face in `box`, or None when Face Mesh sees none."""
+    _, mesh = _models()
+    centre = (box[:2] + box[2:]) / 2
+    side = CROP_SCALE * max(box[2] - box[0], box[3] - box[1])
+    scale = MESH_INPUT_SIZE / side
+    # crop = scale * (image - corner): one affine warp also pads faces at the photo's edge
+    corner = centre - side / 2
+    to_crop = np.array([[scale, 0, -scale * corner[0]], [0, scale, -scale * corner[1]]], np.float64)
+    crop = cv2.warpAffine(image, to_crop, (MESH_INPUT_SIZE, MESH_INPUT_SIZE), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    with _native_stderr_silenced():
+        result = mesh.process(crop)
+    if not result.multi_face_landmarks:
+        return None
+    candidates = [
+        np.array([(p.x, p.y, p.z) for p in face.landmark], np.float64) * MESH_INPUT_SIZE
+        for face in result.multi_face_landmarks
+    ]
+    # Another face may intrude into the crop: keep the one nearest the crop's centre.
+    best = min(candidates, key=lambda pts: np.linalg.norm(pts[:MESH_POINTS, :2].mean(0) - MESH_INPUT_SIZE / 2))
+    points = best / scale
+    points[:, :2] += corner
+    return points.astype(np.float32)
+
+
+def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) in degrees from the 3D landmarks, signs as in `Face`."""
+    x = landmarks[EYE_OUTER_CORNERS[1]] - landmarks[EYE_OUTER_CORNERS[0]]
+    y = landmarks[CHIN] - landmarks[FOREHEAD]
+    x = x / np.linalg.norm(x)
+    y = y - x * np.dot(x, y)
+    y = y / np.linalg.norm(y)
+    z = np.cross(x, y)  # into the picture for a frontal face (x right, y down)
+    yaw = np.degrees(np.arctan2(-z[0], z[2]))
+    pitch = np.degrees(np.arctan2(-z[1], z[2]))
+    roll = np.degrees(np.arctan2(x[1], x[0]))
+    return float(yaw), float(pitch), float(roll)
+
+
+def _face_from_landmarks(landmarks: np.ndarray) -> Face:
+    surface = landmarks[:MESH_POINTS, :2]
+    x0, y0 = np.floor(surface.min(0)).astype(int)
+    x1, y1 = np.ceil(surface.max(0)).astype(int)
+    yaw, pitch, roll = head_pose(landmarks)
+    return Face(landmarks=landmarks, box=(int(x0), int(y0), int(x1), int(y1)), yaw=yaw, pitch=pitch, roll=roll)
+
+
+def _same_face(a: Face, b: Face) -> bool:
+    ax0, ay0, ax1, ay1 = a.box
+    bx0, by0, bx1, by1 = b.box
+    inter = max(0, min(ax1, bx1) - max(ax0, bx0)) * max(0, min(ay1, by1) - max(ay0, by0))
+    union = a.width * a.height + b.width * b.height - inter
+    return inter > 0.5 * union
+
+
+def detect_faces(image: np.ndarray) -> list[Face]:
+    """Every face in an RGB uint8 photo, ordered left to right."""
+    faces: list[Face] = []
+    for box in _detect_boxes(image):
+        landmarks = _mesh_in_box(image, box)
+        if landmarks is None:
+            continue
+        face = _face_from_landmarks(landmarks)
+        if not any(_same_face(face, other) for other in faces):
+            faces.append(face)
+    return sorted(faces, key=lambda f: f.box[0] + f.box[2])
+
+
+def choose_face(faces: list[Face], face_index: int | None) -> int:
+    """Index of the face to animate: `face_index` when given, else the largest."""
+    if not faces:
+        raise FaceError("no face found in the photo: use a photo where one face is clearly visible, facing the camera")
+    if face_index is not None:
+        if not 0 <= face_index < len(faces):
+            raise FaceError(
+                f"--face-index {face_index} is out of range: the photo has {len(faces)} face(s), "
+                f"numbered 0 to {len(faces) - 1} from left to right"
+            )
+        return face_index
+    largest = max(range(len(faces)), key=lambda i: faces[i].width * faces[i].height)
+    if len(faces) > 1:
+        log.warning(
+            "found %d faces; animating the largest (index %d, faces numbered left to right from 0); "
+            "use --face-index to pick another",
+            len(faces), largest,
+        )
+    return largest
+
+
+def analyze_face(image: np.ndarray, *, face_index: int | None = None) -> Portrait:
+    """Find the face to animate in `image` ((H, W, 3) uint8 RGB) and check it is usable."""
+    faces = detect_faces(image)
+    index = choose_face(faces, face_index)
+    face = faces[index]
+    size = min(face.width, face.height)
+    if size < MIN_FACE_SIZE:
+        raise FaceError(
+            f"the face is only {size} px across; talkinghead needs at least {MIN_FACE_SIZE} px: "
+            "use a larger photo or one taken closer"
+        )
+    if abs(face.yaw) > MAX_YAW:
+        log.warning(
+            "the face is turned %.0f degrees away from the camera; results are best below %.0f degrees",
+            abs(face.yaw), MAX_YAW,
+        )
+    return Portrait(image=image, face=face, faces_found=len(faces), face_index=index)

@@ -1,0 +1,55 @@
+"""Move the rig's vertices for one frame of motion: shapes, then the head's rigid motion."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...face import landmarks as lm
+from .rig import WarpRig
+
+_LIP_CONSTRAINED = list(lm.LIPS_INNER_UPPER[1:-1] + lm.LIPS_INNER_LOWER[1:-1])
+
+
+def head_rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """(3, 3) rotation in the face's frame for angles in degrees, signs as in POSE_CHANNELS."""
+    a, b, c = np.radians([yaw, pitch, roll])
+    turn = np.array([[np.cos(a), 0, -np.sin(a)], [0, 1, 0], [np.sin(a), 0, np.cos(a)]])  # nose to +x
+    nod = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])  # nose down
+    tilt = np.array([[np.cos(c), -np.sin(c), 0], [np.sin(c), np.cos(c), 0], [0, 0, 1]])  # clockwise
+    return tilt @ nod @ turn
+
+
+def shaped_vertices(rig: WarpRig, lip: np.ndarray, expression: np.ndarray) -> np.ndarray:
+    """(V, 3) float64 image pixels: the rest mesh with lip and expression shapes applied."""
+    points = rig.rest.astype(np.float64)
+    points = points + np.tensordot(lip, rig.lip_shapes, axes=1) + np.tensordot(expression, rig.expression_shapes, axes=1)
+    # Lips may not cross: fix it in the face's frame, where "above" is well defined.
+    idx = _LIP_CONSTRAINED + list(rig.lower_interior)
+    q = rig.frame.to_face(points[idx])
+    _keep_lips_apart(q)
+    points[idx] = q * rig.frame.unit @ rig.frame.axes + rig.frame.origin
+    return points
+
+
+def _keep_lips_apart(q: np.ndarray) -> None:
+    """In place, on face coordinates of (9 inner upper, 9 inner lower, 9 interior-bottom) vertices:
+    the lower lip never rises above the upper lip, and the interior's bottom edge stays between them."""
+    n = len(lm.LIPS_INNER_UPPER) - 2
+    upper, lower, interior = q[:n], q[n : 2 * n], q[2 * n :]
+    lower[:, 1] = np.maximum(lower[:, 1], upper[:, 1])
+    interior[:, 1] = np.clip(interior[:, 1], upper[:, 1], lower[:, 1])
+
+
+def posed_vertices(rig: WarpRig, points: np.ndarray, pose: np.ndarray) -> np.ndarray:
+    """(V, 3) float64: `points` moved rigidly with the head, each vertex by its head weight."""
+    yaw, pitch, roll, shift_x, shift_y = (float(v) for v in pose)
+    axes = rig.frame.axes
+    rotation = axes.T @ head_rotation(yaw, pitch, roll) @ axes  # the same rotation in image space
+    shift = np.array([shift_x, shift_y, 0.0]) * rig.frame.unit
+    moved = (points - rig.pivot) @ rotation.T + rig.pivot + shift
+    return points + rig.head_weight[:, None] * (moved - points)
+
+
+def deform(rig: WarpRig, lip: np.ndarray, expression: np.ndarray, pose: np.ndarray) -> np.ndarray:
+    """(V, 3) float64 image pixels of every rig vertex for one frame of motion."""
+    return posed_vertices(rig, shaped_vertices(rig, lip, expression), pose)

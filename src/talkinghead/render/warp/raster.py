@@ -1,0 +1,80 @@
+"""Rasterise a deformed triangle mesh into a backward displacement field, vectorised.
+
+For every grid point inside a target triangle, the field holds where that point came from
+in the photo (source − target). Inside one triangle that offset is an affine function of the
+position, so each triangle contributes one 2×3 matrix. All triangles are scan-converted at
+once with NumPy: (triangle, row) spans first, then the grid points of every span; no Python
+loop runs per triangle or per pixel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _offset_affines(target: np.ndarray, source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per triangle, the 2×3 matrix taking [x, y, 1] in the target to the source − target offset.
+
+    target, source: (F, 3, 2). Returns the matrices (F', 2, 3) of the triangles that have an
+    area, and the mask choosing them (degenerate ones cover no grid point).
+    """
+    e1, e2 = target[:, 1] - target[:, 0], target[:, 2] - target[:, 0]
+    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    ok = np.abs(det) > 1e-6
+    e1, e2, det, t0 = e1[ok], e2[ok], det[ok, None], target[ok, 0]
+    f = (source - target)[ok]  # (F', 3, 2): offset at each vertex
+    d1, d2 = f[:, 1] - f[:, 0], f[:, 2] - f[:, 0]
+    gx = (d1 * e2[:, 1:] - d2 * e1[:, 1:]) / det  # d offset / dx, both offset components
+    gy = (d2 * e1[:, :1] - d1 * e2[:, :1]) / det
+    c = f[:, 0] - gx * t0[:, :1] - gy * t0[:, 1:]
+    return np.stack([gx, gy, c], axis=2), ok
+
+
+def _row_spans(tri: np.ndarray, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Scan-convert triangles (F, 3, 2) into spans: (triangle, row, first column, last column)."""
+    order = np.argsort(tri[:, :, 1], axis=1)
+    v = np.take_along_axis(tri, order[:, :, None], axis=1)  # vertices sorted by y
+    top, mid, bottom = v[:, 0], v[:, 1], v[:, 2]
+    first = np.clip(np.ceil(top[:, 1]), 0, rows).astype(np.int64)
+    last = np.clip(np.floor(bottom[:, 1]), -1, rows - 1).astype(np.int64)
+    heights = np.maximum(last - first + 1, 0)
+    t = np.repeat(np.arange(len(tri)), heights)
+    y = (np.arange(heights.sum()) - np.repeat(np.cumsum(heights) - heights, heights) + first[t]).astype(np.float64)
+
+    def x_on(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        dy = b[t, 1] - a[t, 1]
+        share = np.where(dy > 0, (y - a[t, 1]) / np.where(dy > 0, dy, 1), 0.0)
+        return a[t, 0] + share * (b[t, 0] - a[t, 0])
+
+    long_edge = x_on(top, bottom)
+    short_edge = np.where(y < mid[t, 1], x_on(top, mid), x_on(mid, bottom))
+    left = np.clip(np.ceil(np.minimum(long_edge, short_edge) - 1e-9), 0, cols).astype(np.int64)
+    right = np.clip(np.floor(np.maximum(long_edge, short_edge) + 1e-9), -1, cols - 1).astype(np.int64)
+    return t, y.astype(np.int64), left, right
+
+
+def backward_field(
+    target: np.ndarray, source: np.ndarray, triangles: np.ndarray, shape: tuple[int, int], step: int
+) -> np.ndarray:
+    """(gh, gw, 2) float32 source − target offsets sampled on a grid, 0 outside the mesh.
+
+    target, source: (V, 2) vertex positions in pixels. triangles: (F, 3) vertex indices.
+    shape: (gh, gw) grid size; grid point (i, j) sits at pixel ((j + 0.5)·step − 0.5,
+    (i + 0.5)·step − 0.5), the sample positions cv2.resize uses when it upsamples by `step`.
+    """
+    gh, gw = shape
+    field = np.zeros((gh, gw, 2), np.float32)
+    grid_target = (target[triangles] + 0.5) / step - 0.5  # (F, 3, 2) in grid units
+    affines, ok = _offset_affines(grid_target, (source[triangles] + 0.5) / step - 0.5)
+    t, y, left, right = _row_spans(grid_target[ok], gh, gw)
+    widths = np.maximum(right - left + 1, 0)
+    if widths.sum() == 0:
+        return field
+    span = np.repeat(np.arange(len(t)), widths)
+    x = np.arange(widths.sum()) - np.repeat(np.cumsum(widths) - widths, widths) + left[span]
+    # Along a span the offset changes by a fixed slope per column.
+    a = affines[t] * step  # (S, 2, 3), grid units back to pixels
+    base = (a[:, :, 1] * y[:, None] + a[:, :, 2]).astype(np.float32)
+    slope = a[:, :, 0].astype(np.float32)
+    field[y[span], x] = base[span] + slope[span] * x[:, None].astype(np.float32)
+    return field

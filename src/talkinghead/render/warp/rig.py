@@ -1,0 +1,142 @@
+"""The warp rig: a deformable mesh over the photo, built once per portrait.
+
+Vertices, in this order:
+  - the 478 Face Mesh landmarks;
+  - copies of the inner lower lip that stay with the skull: the bottom edge of the photo's
+    own mouth interior (its upper teeth), so a dropping jaw opens a gap below it instead of
+    stretching the teeth;
+  - rings around the face oval over hair, ears and neck, following the head less and less,
+    and a last ring on the region's border that stays still.
+The region is the part of the photo the renderer redraws; outside it nothing moves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...face import landmarks as lm
+from ...types import Face
+from .shapes import FaceFrame, build_shapes
+
+REGION_SCALE = 3.0  # region side / face size: room for hair, neck and head turns
+RING_GROWTH = (0.22, 0.55, 1.0)  # ring distance beyond the oval, in oval radii ...
+RING_SHARE = (0.3, 0.6, 0.85)  # ... or this share of the space left to the border, if less
+RING_HEAD_WEIGHT = (1.0, 0.6, 0.25)  # how fully each ring follows the head (border: 0)
+NECK_DAMPING = 0.45  # rings below the chin follow the head this much less (the neck turns less)
+PIVOT = (0.0, 0.25, 0.55)  # head rotation centre in face units: behind and below the face centre
+LOWER_INTERIOR_SOURCE = lm.LIPS_INNER_LOWER[1:-1]
+
+
+@dataclass(frozen=True)
+class WarpRig:
+    region: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive) in image pixels
+    rest: np.ndarray  # (V, 3) float32, image pixels: vertex positions in the photo
+    triangles: np.ndarray  # (F, 3) int32
+    head_weight: np.ndarray  # (V,) float32 in [0, 1]: share of the head's rigid motion
+    lip_shapes: np.ndarray  # (len(LIP_CHANNELS), V, 3) float32, pixels per unit of channel
+    expression_shapes: np.ndarray  # (len(EXPRESSION_CHANNELS), V, 3) float32, likewise
+    frame: FaceFrame
+    pivot: np.ndarray  # (3,) float64 image pixels
+    lower_interior: np.ndarray  # (9,) int: vertex indices of the interior's bottom edge
+    mouth_open: bool  # the photo shows its mouth interior (teeth)
+
+    @property
+    def interior_bottom(self) -> np.ndarray:
+        """(11,) vertex indices: the interior's bottom edge from corner to corner."""
+        return np.concatenate([[lm.LIPS_INNER_LOWER[0]], self.lower_interior, [lm.LIPS_INNER_LOWER[-1]]])
+
+
+def face_region(face: Face, image_size: tuple[int, int], scale: float = REGION_SCALE) -> tuple[int, int, int, int]:
+    """Square box `scale` face sizes wide around the face, clipped to the image."""
+    w, h = image_size
+    cx, cy = (face.box[0] + face.box[2]) / 2, (face.box[1] + face.box[3]) / 2
+    half = scale * max(face.width, face.height) / 2
+    return (max(0, int(cx - half)), max(0, int(cy - half)), min(w, int(np.ceil(cx + half))), min(h, int(np.ceil(cy + half))))
+
+
+def _ring_points(points: np.ndarray, region: tuple[int, int, int, int], frame: FaceFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Rings around the face oval: ((R, 36, 3) positions, (R, 36) head weights); the last ring on the border."""
+    oval = points[list(lm.FACE_OVAL)].astype(np.float64)
+    centre = oval[:, :2].mean(0)
+    direction = oval[:, :2] - centre
+    radius = np.linalg.norm(direction, axis=1)
+    unit = direction / radius[:, None]
+    # Distance from the centre to the region's border along each ray.
+    x0, y0, x1, y1 = region
+    with np.errstate(divide="ignore"):
+        tx = np.where(unit[:, 0] > 0, (x1 - 1 - centre[0]) / unit[:, 0], (x0 - centre[0]) / unit[:, 0])
+        ty = np.where(unit[:, 1] > 0, (y1 - 1 - centre[1]) / unit[:, 1], (y0 - centre[1]) / unit[:, 1])
+    border = np.maximum(np.minimum(np.abs(tx), np.abs(ty)), radius)
+    distances = [radius + np.minimum(g * radius, s * (border - radius)) for g, s in zip(RING_GROWTH, RING_SHARE)]
+    distances.append(border)
+    down = np.clip(unit @ frame.axes[1, :2] / np.linalg.norm(frame.axes[1, :2]), 0, 1)
+    damping = 1 - NECK_DAMPING * down**2
+    rings, weights = [], []
+    for d, w in zip(distances, RING_HEAD_WEIGHT + (0.0,)):
+        xy = centre + unit * d[:, None]
+        rings.append(np.concatenate([xy, oval[:, 2:]], axis=1))  # depth of the oval behind it
+        weights.append(w * damping)
+    return np.stack(rings), np.stack(weights)
+
+
+def _ring_triangles(first_ring: int, ring_count: int, per_ring: int) -> np.ndarray:
+    """Strips joining the face oval to the first ring and each ring to the next."""
+    oval = np.array(lm.FACE_OVAL)
+    rings = [oval] + [first_ring + k * per_ring + np.arange(per_ring) for k in range(ring_count)]
+    tris = []
+    for inner, outer in zip(rings[:-1], rings[1:]):
+        nxt = np.roll(np.arange(per_ring), -1)
+        tris.append(np.stack([inner, outer, inner[nxt]], 1))
+        tris.append(np.stack([inner[nxt], outer, outer[nxt]], 1))
+    return np.concatenate(tris)
+
+
+def _opening_triangles(lower_interior: np.ndarray) -> np.ndarray:
+    """Mouth: inner upper lip -> interior bottom -> inner lower lip; and the eye openings."""
+    bottom = (lm.LIPS_INNER_LOWER[0],) + tuple(int(i) for i in lower_interior) + (lm.LIPS_INNER_LOWER[-1],)
+    mouth = lm.strip_triangles(lm.LIPS_INNER_UPPER, bottom) + lm.strip_triangles(bottom, lm.LIPS_INNER_LOWER)
+    return np.array(mouth + list(lm.EYE_OPENING_TRIANGLES), np.int32)
+
+
+def mouth_is_open(points: np.ndarray, frame: FaceFrame) -> bool:
+    """Whether the photo shows its mouth interior: inner lips apart by > 3 % of the face width."""
+    gap = points[list(lm.LIPS_INNER_LOWER[3:-3]), :2] - points[list(lm.LIPS_INNER_UPPER[3:-3]), :2]
+    return float(np.abs(gap @ frame.axes[1, :2]).max()) > 0.03 * frame.unit
+
+
+def build_rig(face: Face, image_size: tuple[int, int]) -> WarpRig:
+    """Everything the warp renderer needs about one face, computed once."""
+    points = face.landmarks.astype(np.float64)
+    frame = FaceFrame.from_landmarks(points)
+    region = face_region(face, image_size)
+    rings, ring_weights = _ring_points(points, region, frame)
+
+    lower_interior = lm.LANDMARK_COUNT + np.arange(len(LOWER_INTERIOR_SOURCE))
+    first_ring = lm.LANDMARK_COUNT + len(lower_interior)
+    rest = np.concatenate([points, points[list(LOWER_INTERIOR_SOURCE)], rings.reshape(-1, 3)])
+    head_weight = np.concatenate([np.ones(first_ring), ring_weights.reshape(-1)])
+    triangles = np.concatenate([
+        lm.mesh_triangles(),
+        _opening_triangles(lower_interior),
+        _ring_triangles(first_ring, len(rings), len(lm.FACE_OVAL)),
+    ]).astype(np.int32)
+
+    lip, expression = build_shapes(frame.to_face(rest), list(lower_interior))
+    # Shapes move the face only; the rings over hair and neck follow the head alone.
+    lip[:, first_ring:] = 0
+    expression[:, first_ring:] = 0
+    pivot = frame.origin + frame.displacement_to_image(np.array(PIVOT))
+    return WarpRig(
+        region=region,
+        rest=rest.astype(np.float32),
+        triangles=triangles,
+        head_weight=head_weight.astype(np.float32),
+        lip_shapes=frame.displacement_to_image(lip).astype(np.float32),
+        expression_shapes=frame.displacement_to_image(expression).astype(np.float32),
+        frame=frame,
+        pivot=pivot,
+        lower_interior=lower_interior,
+        mouth_open=mouth_is_open(points, frame),
+    )

@@ -1,0 +1,231 @@
+"""Blendshapes for the warp renderer: how each lip and expression channel moves the landmarks.
+
+Every shape is built from the photo's own landmarks, in the face's frame (x to the subject's
+left = image right, y down the face, z into the picture), in face widths. A channel value c
+moves the vertices by c times its shape; shapes add. Lips that a linear model would push through
+each other are kept apart afterwards, in `deform`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...face import landmarks as lm
+from ...types import EXPRESSION_CHANNELS, LIP_CHANNELS
+
+JAW_MAX_DEGREES = 15.0  # jaw_open = 1
+GAZE_RANGE = (0.22, 0.12)  # iris travel at gaze ±1, in eye widths (horizontal, vertical)
+
+
+@dataclass(frozen=True)
+class FaceFrame:
+    """The face's own axes: converts image pixels to face units and back."""
+
+    origin: np.ndarray  # (3,) float64, image pixels: centroid of the face surface
+    axes: np.ndarray  # (3, 3) float64, rows are the face's x, y, z unit vectors in image space
+    unit: float  # pixels per face width
+
+    @classmethod
+    def from_landmarks(cls, points: np.ndarray) -> FaceFrame:
+        p = points.astype(np.float64)
+        x = p[lm.EYE_OUTER_CORNERS[1]] - p[lm.EYE_OUTER_CORNERS[0]]
+        y = p[lm.CHIN] - p[lm.FOREHEAD]
+        x /= np.linalg.norm(x)
+        y -= x * (x @ y)
+        y /= np.linalg.norm(y)
+        z = np.cross(x, y)
+        unit = float(np.linalg.norm(p[lm.CHEEK_EXTREMES[1]] - p[lm.CHEEK_EXTREMES[0]]))
+        return cls(origin=p[: lm.LANDMARK_COUNT - 10].mean(0), axes=np.stack([x, y, z]), unit=unit)
+
+    def to_face(self, points: np.ndarray) -> np.ndarray:
+        """(N, 3) image pixels -> face units."""
+        return (points - self.origin) @ self.axes.T / self.unit
+
+    def displacement_to_image(self, d: np.ndarray) -> np.ndarray:
+        """(..., 3) displacements in face units -> image pixels."""
+        return d @ self.axes * self.unit
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
+
+
+def _falloff(distance: np.ndarray, radius: float) -> np.ndarray:
+    """1 at distance 0, smoothly 0 at `radius` and beyond."""
+    return 1.0 - _smoothstep(distance / radius)
+
+
+def _lip_membership(q: np.ndarray, lower_interior: np.ndarray) -> np.ndarray:
+    """(V,) how much each vertex belongs to the lower jaw (1) rather than the skull (0).
+
+    Lip vertices are split by the mouth's midline; other vertices blend by height below the
+    mouth corners, so the cheeks stretch smoothly while the chin moves whole.
+    """
+    corners_y = q[list(lm.MOUTH_CORNERS), 1].mean()
+    chin_y = q[lm.CHIN, 1]
+    w = _smoothstep((q[:, 1] - corners_y + 0.02) / (0.5 * (chin_y - corners_y)))
+    # Far from the mouth sideways (towards the ears) the jaw line still moves, but less.
+    mouth_x = q[list(lm.MOUTH_CORNERS), 0].mean()
+    half_width = 0.5 * abs(q[lm.MOUTH_CORNERS[1], 0] - q[lm.MOUTH_CORNERS[0], 0])
+    w *= 1.0 - 0.35 * _smoothstep((np.abs(q[:, 0] - mouth_x) - half_width) / (3 * half_width))
+    upper = list(lm.LIPS_INNER_UPPER[1:-1] + lm.LIPS_OUTER_UPPER[1:-1])
+    lower = list(lm.LIPS_INNER_LOWER[1:-1] + lm.LIPS_OUTER_LOWER[1:-1])
+    w[upper] = 0.0
+    w[lower] = 1.0
+    w[list(lm.MOUTH_CORNERS + (lm.LIPS_INNER_UPPER[0], lm.LIPS_INNER_UPPER[-1]))] = 0.5
+    w[lower_interior] = 0.0  # the visible interior (upper teeth) belongs to the skull
+    return w
+
+
+def _mouth_geometry(q: np.ndarray) -> tuple[np.ndarray, float]:
+    corners = q[list(lm.MOUTH_CORNERS)]
+    return corners.mean(0), float(np.linalg.norm(corners[1] - corners[0]))
+
+
+def _upper_lip_weight(q: np.ndarray, centre: np.ndarray, width: float) -> np.ndarray:
+    """Upper lip and the skin just above it, strongest at the middle, none at the corners."""
+    dx = np.abs(q[:, 0] - centre[0]) / (0.5 * width)
+    above = centre[1] - q[:, 1]
+    w = (1 - _smoothstep(dx)) * _falloff(np.maximum(above - 0.02, 0), 0.12)
+    w[q[:, 1] > centre[1] + 0.005] = 0.0
+    w[list(lm.LIPS_INNER_LOWER[1:-1] + lm.LIPS_OUTER_LOWER[1:-1])] = 0.0
+    return w
+
+
+def _eye_shapes(q: np.ndarray, upper: tuple[int, ...], lower: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Blink, widen and squint displacements for one eye: (V, 3) each."""
+    up, lo = q[list(upper)], q[list(lower)]
+    gap = lo - up  # (9, 3) from each upper lid point down to the lower lid
+    eye_width = float(np.linalg.norm(up[-1] - up[0]))
+    centre_y = 0.5 * (up[:, 1].mean() + lo[:, 1].mean())
+    # Each vertex follows the lid point nearest to it, less with distance from the lid.
+    d_up = np.linalg.norm(q[:, None, :2] - up[None, :, :2], axis=2)
+    d_lo = np.linalg.norm(q[:, None, :2] - lo[None, :, :2], axis=2)
+    near_up, near_lo = d_up.argmin(1), d_lo.argmin(1)
+    above = q[:, 1] < centre_y
+    w_up = np.where(above, _falloff(d_up.min(1), 0.5 * eye_width), 0.0)
+    w_lo = np.where(~above, _falloff(d_lo.min(1), 0.35 * eye_width), 0.0)
+    w_up[list(upper)] = 1.0
+    w_lo[list(lower)] = 1.0
+    for corner in (upper[0], upper[-1]):
+        w_up[corner] = w_lo[corner] = 0.0
+    # The lids meet a quarter of the way up from the lower lid.
+    blink = w_up[:, None] * 0.78 * gap[near_up] - w_lo[:, None] * 0.22 * gap[near_lo]
+    open_height = float(np.abs(gap[:, 1]).max())
+    widen = -w_up[:, None] * np.array([0.0, 0.35 * open_height + 0.012, 0.0])
+    squint = -w_lo[:, None] * np.array([0.0, 0.35 * open_height, 0.0])
+    return blink, widen, squint
+
+
+def _brow_shapes(q: np.ndarray) -> dict[str, np.ndarray]:
+    brows = list(lm.RIGHT_BROW + lm.LEFT_BROW)
+    brow_y = q[brows, 1].mean()
+    eye_y = q[list(lm.RIGHT_EYE_UPPER + lm.LEFT_EYE_UPPER), 1].mean()
+    span = eye_y - brow_y  # brow to upper lids
+    centre_x = q[lm.NOSE_TIP, 0]
+    # Full at the brows, fading to the lids below and to the hairline above.
+    below = np.clip((q[:, 1] - brow_y) / span, 0, None)
+    above = np.clip((brow_y - q[:, 1]) / (2.5 * span), 0, None)
+    w = (1 - _smoothstep(below / 0.85)) * (1 - 0.6 * _smoothstep(above))
+    w[q[:, 1] > eye_y] = 0.0
+    inner = _falloff(np.abs(q[:, 0] - centre_x), 0.22)
+    towards_centre = -np.sign(q[:, 0] - centre_x)
+    lift = np.array([0.0, -1.0, 0.0])
+    return {
+        "brow_up": w[:, None] * 0.07 * lift,
+        "brow_inner_up": (w * inner)[:, None] * 0.06 * lift,
+        "brow_down": w[:, None] * (0.035 * -lift + 0.02 * np.stack([towards_centre * inner, 0 * inner, 0 * inner], 1)),
+    }
+
+
+def _mouth_shapes(q: np.ndarray, lower_interior: list[int]) -> dict[str, np.ndarray]:
+    centre, width = _mouth_geometry(q)
+    jaw = _lip_membership(q, lower_interior)
+    # The jaw turns about a hinge in front of the ears (at eye-corner height, behind the face).
+    hinge = np.array([0.0, q[list(lm.CHEEK_EXTREMES), 1].mean(), 0.45])
+    angle = np.radians(JAW_MAX_DEGREES)
+    c, s = np.cos(angle), np.sin(angle)
+    rel = q - hinge
+    turned = np.stack([rel[:, 0], c * rel[:, 1] - s * rel[:, 2], s * rel[:, 1] + c * rel[:, 2]], 1)
+    jaw_open = jaw[:, None] * (turned - rel)
+
+    # Around the mouth: 1 inside an ellipse around the lips, fading over the cheeks and chin.
+    r = np.hypot((q[:, 0] - centre[0]) / (0.55 * width), (q[:, 1] - centre[1]) / (0.45 * width))
+    around = _falloff(np.maximum(r - 1.0, 0.0), 0.5)
+    side = (q[:, 0] - centre[0]) / (0.5 * width)  # -1 .. 1 from corner to corner
+    pull = np.clip(side, -1.0, 1.0)
+    lips_wide = around[:, None] * np.stack([0.12 * width * pull, 0 * side, 0 * side], 1)
+    roundness = np.stack([-0.15 * width * pull, 0 * side, -0.05 * (1 - _smoothstep(np.abs(side)))], 1)
+    lips_round = around[:, None] * roundness
+
+    # Open the round mouth a little in the middle, as an "oo" does.
+    mid = 1 - _smoothstep(np.abs(side))
+    upper_inner, lower_inner = list(lm.LIPS_INNER_UPPER[1:-1]), list(lm.LIPS_INNER_LOWER[1:-1])
+    lips_round[upper_inner, 1] -= 0.012 * mid[upper_inner]
+    lips_round[lower_inner, 1] += 0.018 * mid[lower_inner]
+
+    # Pressing brings the inner lips to their common midline and thins both lips.
+    lips_press = np.zeros_like(q)
+    midline = 0.5 * (q[upper_inner, 1] + q[lower_inner, 1])
+    lips_press[upper_inner, 1] = midline - q[upper_inner, 1]
+    lips_press[lower_inner, 1] = midline - q[lower_inner, 1]
+    lips_press[lower_interior, 1] = midline - q[lower_interior, 1]
+    lips_press[list(lm.LIPS_OUTER_UPPER[1:-1]), 1] += 0.008
+    lips_press[list(lm.LIPS_OUTER_LOWER[1:-1]), 1] -= 0.008
+
+    upper_lip_up = _upper_lip_weight(q, centre, width)[:, None] * np.array([0.0, -0.035, -0.01])
+    # "f"/"v": the lower lip rises towards the upper teeth and rolls in.
+    lower_lip = np.zeros(len(q))
+    lower_lip[list(lm.LIPS_INNER_LOWER[1:-1])] = 1.0
+    lower_lip[list(lm.LIPS_OUTER_LOWER[1:-1])] = 0.6
+    lower_lip *= 1 - 0.6 * _smoothstep(np.abs(side))
+    lower_lip_tuck = lower_lip[:, None] * np.array([0.0, -0.03, 0.02])
+
+    corners = np.zeros(len(q))
+    corner_d = np.min([np.linalg.norm(q[:, :2] - q[i, :2], axis=1) for i in lm.MOUTH_CORNERS], axis=0)
+    corners = _falloff(corner_d, 0.45 * width)
+    out = np.sign(side)
+    smile = corners[:, None] * np.stack([0.05 * out, -0.045 + 0 * out, 0 * out], 1)
+    mouth_frown = corners[:, None] * np.stack([0.01 * out, 0.035 + 0 * out, 0 * out], 1)
+    return {
+        "jaw_open": jaw_open,
+        "lips_wide": lips_wide,
+        "lips_round": lips_round,
+        "lips_press": lips_press,
+        "upper_lip_up": upper_lip_up,
+        "lower_lip_tuck": lower_lip_tuck,
+        "smile": smile,
+        "mouth_frown": mouth_frown,
+    }
+
+
+def build_shapes(q: np.ndarray, lower_interior: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Lip and expression blendshapes for vertices at face coordinates `q` ((V, 3)).
+
+    `lower_interior` are the vertices that hold the bottom edge of the photo's visible mouth
+    interior (copies of the inner lower lip that stay with the skull).
+    Returns (len(LIP_CHANNELS), V, 3) and (len(EXPRESSION_CHANNELS), V, 3) in face widths;
+    gaze channels are zero here (the eye layer moves the irises).
+    """
+    mouth = _mouth_shapes(q, lower_interior)
+    right_blink, right_wide, right_squint = _eye_shapes(q, lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER)
+    left_blink, left_wide, left_squint = _eye_shapes(q, lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER)
+    shapes = {
+        **mouth,
+        **_brow_shapes(q),
+        "blink_left": left_blink,
+        "blink_right": right_blink,
+        "eyes_wide": left_wide + right_wide,
+        "eyes_squint": left_squint + right_squint,
+        "gaze_x": np.zeros_like(q),
+        "gaze_y": np.zeros_like(q),
+    }
+    # A smile also raises the lower lids a little.
+    shapes["smile"] = shapes["smile"] + 0.4 * shapes["eyes_squint"]
+    lip = np.stack([shapes[name] for name in LIP_CHANNELS])
+    expression = np.stack([shapes[name] for name in EXPRESSION_CHANNELS])
+    return lip.astype(np.float32), expression.astype(np.float32)
+
