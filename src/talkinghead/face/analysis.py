@@ -111,7 +111,7 @@ def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
     return float(yaw), float(pitch), float(roll)
 
 
-def _face_from_landmarks(landmarks: np.ndarray) -> Face:
+def face_from_landmarks(landmarks: np.ndarray) -> Face:
     surface = landmarks[:MESH_POINTS, :2]
     x0, y0 = np.floor(surface.min(0)).astype(int)
     x1, y1 = np.ceil(surface.max(0)).astype(int)
@@ -134,7 +134,7 @@ def detect_faces(image: np.ndarray) -> list[Face]:
         landmarks = _mesh_in_box(image, box)
         if landmarks is None:
             continue
-        face = _face_from_landmarks(landmarks)
+        face = face_from_landmarks(landmarks)
         if not any(_same_face(face, other) for other in faces):
             faces.append(face)
     return sorted(faces, key=lambda f: f.box[0] + f.box[2])

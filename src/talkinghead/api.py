@@ -1,0 +1,108 @@
+"""The Python API: `animate()` for one video, `Animator` to animate one portrait many times."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from .audio.decode import load_audio
+from .audio.features import analyze_audio
+from .config import AnimateConfig, FaceConfig
+from .face.analysis import analyze_face
+from .face.crop import crop_portrait, face_crop
+from .image import even_size, limit_size, load_image
+from .motion.generate import generate_motion
+from .render.warp.renderer import WarpRenderer
+from .types import AudioClip, MotionTrack, Portrait
+from .video.writer import VideoWriter, check_output_path
+
+log = logging.getLogger("talkinghead")
+
+ImageInput = str | os.PathLike | np.ndarray
+AudioInput = str | os.PathLike | tuple[np.ndarray, int] | AudioClip
+_PORTRAIT_OPTIONS = {f for f in FaceConfig.__dataclass_fields__} | {"size"}
+
+
+def _path_of(source: Any) -> Path | None:
+    return Path(source) if isinstance(source, (str, os.PathLike)) else None
+
+
+class Animator:
+    """Analyses a portrait once, then animates it with any number of speech recordings.
+
+        animator = Animator("photo.jpg", lip_weight=1.2)
+        animator.animate("hello.wav", "hello.mp4")
+        animator.animate("bye.mp3", "bye.mp4", seed=3)
+
+    Options are the CLI's, as keywords (see `talkinghead.config`).
+    """
+
+    def __init__(self, image: ImageInput, *, config: AnimateConfig | None = None, **options: Any):
+        self.config = (config or AnimateConfig()).replace(**options)
+        self.image_path = _path_of(image)
+        self.portrait = self._load_portrait(image)
+        self.renderer = WarpRenderer()
+
+    def _load_portrait(self, image: ImageInput) -> Portrait:
+        face, out = self.config.face, self.config.output
+        photo = even_size(limit_size(load_image(image), face.max_side))
+        portrait = analyze_face(photo, face_index=face.face_index)
+        if out.size is not None:
+            crop = face_crop(portrait.face, portrait.size, size=out.size, face_expand_ratio=face.face_expand_ratio)
+            portrait = crop_portrait(portrait, crop)
+        return portrait
+
+    def _config_for_call(self, overrides: dict[str, Any]) -> AnimateConfig:
+        fixed = _PORTRAIT_OPTIONS & overrides.keys()
+        if fixed:
+            raise TypeError(f"{', '.join(sorted(fixed))} change the portrait itself: pass them to Animator(), not per call")
+        return self.config.replace(**overrides)
+
+    def load_audio(self, audio: AudioInput, **overrides: Any) -> AudioClip:
+        config = self._config_for_call(overrides)
+        return audio if isinstance(audio, AudioClip) else load_audio(audio, max_duration=config.output.max_duration)
+
+    def motion(self, audio: AudioInput, **overrides: Any) -> MotionTrack:
+        """The motion track for `audio`, each level scaled by its weight."""
+        config = self._config_for_call(overrides)
+        clip = self.load_audio(audio, **overrides)
+        features = analyze_audio(clip, config.output.fps)
+        m = config.motion
+        return generate_motion(features, seed=m.seed).weighted(lip=m.lip_weight, expression=m.expression_weight, pose=m.pose_weight)
+
+    def frames(self, motion: MotionTrack) -> Iterator[np.ndarray]:
+        """(H, W, 3) uint8 RGB frames of the portrait moving as `motion` says, one at a time."""
+        return self.renderer.frames(self.portrait, motion)
+
+    def animate(self, audio: AudioInput, output: str | os.PathLike, *, progress: bool = True, **overrides: Any) -> Path:
+        """Write the talking-head video of `audio` to `output` (MP4); returns its path."""
+        config = self._config_for_call(overrides)
+        inputs = [p for p in (self.image_path, _path_of(audio)) if p is not None]
+        path = check_output_path(output, inputs=inputs)
+        clip = self.load_audio(audio, **overrides)
+        motion = self.motion(clip, **overrides)
+        width, height = self.portrait.size
+        log.info(
+            "%s renderer on the CPU: %dx%d, %d frames at %g fps (%.1f s of audio)",
+            self.renderer.name, width, height, motion.frame_count, motion.fps, clip.duration,
+        )
+        out = config.output
+        with VideoWriter(path, size=(width, height), fps=out.fps, audio=clip, crf=out.crf, frames_dir=out.frames_dir) as video:
+            for frame in tqdm(self.frames(motion), total=motion.frame_count, unit="frame", desc="rendering", disable=not progress, leave=False):
+                video.write(frame)
+        return path
+
+
+def animate(image: ImageInput, audio: AudioInput, output: str | os.PathLike, *, progress: bool = True, **options: Any) -> Path:
+    """One portrait photo + one speech recording -> a talking-head MP4 at `output`.
+
+        talkinghead.animate("photo.jpg", "speech.wav", "talking.mp4", pose_weight=0.5)
+    """
+    check_output_path(output, inputs=[p for p in (_path_of(image), _path_of(audio)) if p is not None])
+    return Animator(image, **options).animate(audio, output, progress=progress)

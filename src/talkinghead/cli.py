@@ -1,0 +1,100 @@
+"""The `talkinghead` command.
+
+Exit codes: 0 success, 1 internal error (a bug: the traceback is printed), 2 bad input or
+usage (a one-line message), 130 interrupted (no output file is left behind).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .config import option_fields
+from .errors import TalkingHeadError
+
+log = logging.getLogger("talkinghead")
+_TYPES = {"float": float, "int": int, "str": str, "Path": Path}
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One --flag per AnimateConfig field, its help and default from the config itself."""
+    for f in option_fields():
+        kind = _TYPES[str(f.type).split(" |")[0]]
+        extra = {k: v for k, v in f.metadata.items() if k in ("choices", "metavar")}
+        default = f" (default: {f.default})" if f.default is not None else ""
+        parser.add_argument(
+            "--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=f.default,
+            help=f.metadata["help"] + default, **extra,
+        )
+
+
+def _animate_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "animate",
+        help="animate a portrait photo with a speech recording",
+        description="Animate the face in IMAGE so that it speaks AUDIO; writes an MP4 (H.264 + AAC).",
+    )
+    p.add_argument("image", type=Path, metavar="IMAGE", help="portrait photo: JPEG, PNG, WebP, BMP, TIFF, any size")
+    p.add_argument("audio", type=Path, metavar="AUDIO", help="speech: wav, mp3, m4a, flac, ogg, or a video's audio track")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.mp4", help="the video to write")
+    _add_config_options(p)
+    p.set_defaults(run=_run_animate)
+
+
+def _run_animate(args: argparse.Namespace) -> int:
+    from .api import Animator  # heavy imports only once the command line is valid
+    from .video.writer import check_output_path
+
+    options = {f.name: getattr(args, f.name) for f in option_fields()}
+    check_output_path(args.output, inputs=[args.image, args.audio])
+    started = time.perf_counter()
+    animator = Animator(args.image, **options)
+    path = animator.animate(args.audio, args.output, progress=not args.quiet)
+    log.info("wrote %s in %.1f s", path, time.perf_counter() - started)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="talkinghead",
+        description="One portrait photo + one speech recording -> a talking-head video.",
+    )
+    parser.add_argument("--version", action="version", version=f"talkinghead {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print errors only, no progress")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _animate_parser(sub)
+    return parser
+
+
+def _setup_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("talkinghead: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.ERROR if quiet else logging.INFO)
+    log.propagate = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    # --quiet is accepted after the subcommand too: `talkinghead animate ... --quiet`.
+    argv = list(sys.argv[1:] if argv is None else argv)
+    quiet = "-q" in argv or "--quiet" in argv
+    argv = [a for a in argv if a not in ("-q", "--quiet")]
+    args = build_parser().parse_args(argv)
+    args.quiet = quiet
+    _setup_logging(quiet)
+    try:
+        return args.run(args)
+    except TalkingHeadError as error:
+        print(f"talkinghead: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("talkinghead: interrupted; no output was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Every knob of `talkinghead animate`, in one tree shared by the CLI and the Python API.
+
+Each field's `help` is the CLI's help text; the CLI flag is the field name with dashes
+(`lip_weight` -> `--lip-weight`), and the Python API takes the same names as keywords
+(`animate(..., lip_weight=0.5)`). Defaults live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def knob(default: Any, help: str, **extra: Any) -> Any:
+    """A config field with its CLI help text (and e.g. `choices`, `metavar`)."""
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass(frozen=True)
+class MotionConfig:
+    lip_weight: float = knob(1.0, "amplitude of lip motion: 0 freezes the mouth, 1 natural, up to 2 exaggerated")
+    expression_weight: float = knob(1.0, "amplitude of blinks, gaze and brows: 0 freezes them, up to 2")
+    pose_weight: float = knob(1.0, "amplitude of head motion: 0 holds the head still, up to 2")
+    seed: int = knob(0, "random seed of blinks and head motion; the same seed gives the same video")
+
+
+@dataclass(frozen=True)
+class FaceConfig:
+    face_index: int | None = knob(None, "face to animate when the photo has several, numbered from 0 left to right (default: the largest)", metavar="N")
+    face_expand_ratio: float = knob(1.2, "face region = face landmarks' box enlarged by this ratio (Hallo's default); --size crops frame 2x this region")
+    max_side: int = knob(1920, "photos larger than this are scaled down so their longer side has this many pixels", metavar="PX")
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    fps: float = knob(25.0, "frames per second of the video")
+    size: int | None = knob(None, "output a square SIZE x SIZE crop around the face instead of the whole photo", metavar="SIZE")
+    crf: int = knob(18, "H.264 quality: lower is better and larger (0-51)")
+    frames_dir: Path | None = knob(None, "also write every frame as a PNG into this directory", metavar="DIR")
+    max_duration: float = knob(600.0, "refuse audio longer than this many seconds", metavar="SECONDS")
+
+
+@dataclass(frozen=True)
+class AnimateConfig:
+    motion: MotionConfig = field(default_factory=MotionConfig)
+    face: FaceConfig = field(default_factory=FaceConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    @classmethod
+    def from_options(cls, **options: Any) -> AnimateConfig:
+        """Build from flat keyword options named like the CLI flags (`lip_weight=0.5`)."""
+        return cls().replace(**options)
+
+    def replace(self, **options: Any) -> AnimateConfig:
+        """A copy with some flat options changed; unknown names raise TypeError."""
+        groups = {g.name: getattr(self, g.name) for g in dataclasses.fields(self)}
+        changes: dict[str, dict[str, Any]] = {name: {} for name in groups}
+        for key, value in options.items():
+            group = next((g for g, obj in groups.items() if key in _field_names(obj)), None)
+            if group is None:
+                raise TypeError(f"unknown option {key!r}; known: {', '.join(sorted(option_names()))}")
+            changes[group][key] = value
+        return dataclasses.replace(
+            self, **{g: dataclasses.replace(obj, **changes[g]) for g, obj in groups.items() if changes[g]}
+        )
+
+
+def _field_names(obj: Any) -> set[str]:
+    return {f.name for f in dataclasses.fields(obj)}
+
+
+def option_fields() -> list[dataclasses.Field]:
+    """Every leaf option of AnimateConfig, in CLI order."""
+    groups = [f.default_factory() for f in dataclasses.fields(AnimateConfig)]  # type: ignore[misc]
+    return [f for group in groups for f in dataclasses.fields(group)]
+
+
+def option_names() -> set[str]:
+    return {f.name for f in option_fields()}
