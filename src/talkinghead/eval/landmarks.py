@@ -1,0 +1,180 @@
+"""The evaluation's own eyes: dlib's face detector, its 68 landmarks and its 128-d face descriptor.
+
+The animation is driven by MediaPipe; its output is judged by a detector it was not built on.
+dlib's HOG detector ships inside dlib; the landmark and descriptor models come from the
+face-recognition-models package, found on disk (importing that package needs pkg_resources,
+which recent setuptools no longer has).
+
+Landmark indices follow the iBUG 300-W 68-point layout, 0-based. "Left" and "right" are the
+subject's: the subject's right eye is on the image's left.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import ModelError
+
+POINT_COUNT = 68
+JAW = tuple(range(0, 17))
+NOSE = tuple(range(27, 36))  # bridge 27-30 (30 = tip), nostrils 31-35 (33 = below the tip)
+RIGHT_EYE = (36, 37, 38, 39, 40, 41)  # image left: outer corner, two upper lid, inner corner, two lower lid
+LEFT_EYE = (42, 43, 44, 45, 46, 47)  # image right: inner corner, two upper lid, outer corner, two lower lid
+EYE_OUTER_CORNERS = (36, 45)
+EYE_INNER_CORNERS = (39, 42)
+MOUTH = tuple(range(48, 68))  # outer lips 48-59, inner lips 60-67
+MOUTH_CORNERS = (48, 54)
+INNER_LIP_PAIRS = ((61, 67), (62, 66), (63, 65))  # upper and lower inner lip, image left to right
+# Points that move with the head but hardly with speech, blinks or brows: what rigid alignment uses.
+RIGID = NOSE + EYE_OUTER_CORNERS + EYE_INNER_CORNERS
+
+DETECT_SIDE = 480  # px: frames are scaled so their longer side is at most this for detection
+MIN_DETECT_FACE = 40  # px: faces smaller than this in the detection image are upsampled once
+REDETECT_EVERY = 50  # frames between detections that check the tracked face (2 s at 25 fps)
+TRACK_JUMP = 0.35  # a face box moving or resizing by more than this share of its size is re-detected
+
+
+def _model_dir() -> Path:
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("the evaluation needs dlib's face models: pip install 'talkinghead[eval]'")
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
+
+
+@lru_cache(maxsize=1)
+def _models():
+    """(detector, 68-point shape predictor, face descriptor network), loaded once per process."""
+    try:
+        import dlib
+    except ImportError:
+        raise ModelError("the evaluation needs dlib: pip install 'talkinghead[eval]'") from None
+    folder = _model_dir()
+    files = [folder / "shape_predictor_68_face_landmarks.dat", folder / "dlib_face_recognition_resnet_model_v1.dat"]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise ModelError(f"{', '.join(missing)} missing from {folder}: reinstall face-recognition-models")
+    return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(files[0])), dlib.face_recognition_model_v1(str(files[1]))
+
+
+@dataclass(frozen=True)
+class Landmarks:
+    """The 68 points of one face in one frame."""
+
+    points: np.ndarray  # (68, 2) float32, frame pixels
+    shape: object  # dlib.full_object_detection: what the descriptor network reads
+
+    @property
+    def box(self) -> np.ndarray:
+        """(4,) float32 x0, y0, x1, y1: the points' bounding box."""
+        return np.concatenate([self.points.min(0), self.points.max(0)])
+
+
+def grey(frame: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 from an (H, W, 3) RGB or (H, W) grey uint8 frame."""
+    return frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+
+
+def detect_boxes(image: np.ndarray) -> list[np.ndarray]:
+    """Face boxes (4,) float32 x0, y0, x1, y1 in `image` pixels, largest first (dlib HOG)."""
+    detector, _, _ = _models()
+    image = grey(image)
+    scale = min(1.0, DETECT_SIDE / max(image.shape))
+    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image
+    found = detector(small, 0)
+    if len(found) == 0:
+        # One upsampling finds faces down to ~40 px; it costs 4x, so only when the first look fails.
+        found = detector(small, 1)
+    boxes = [np.array([r.left(), r.top(), r.right(), r.bottom()], np.float32) / scale for r in found]
+    return sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
+
+
+def landmarks_in_box(image: np.ndarray, box: np.ndarray) -> Landmarks:
+    """The 68 points of the face in `box` (a detector-style box, image pixels)."""
+    import dlib
+
+    _, predictor, _ = _models()
+    rect = dlib.rectangle(*(int(round(v)) for v in box))
+    shape = predictor(grey(image), rect)
+    points = np.array([(p.x, p.y) for p in shape.parts()], np.float32)
+    return Landmarks(points, shape)
+
+
+def face_descriptor(rgb: np.ndarray, face: Landmarks) -> np.ndarray:
+    """(128,) float32 dlib face descriptor: faces of one person lie within ~0.6 of each other."""
+    import dlib
+
+    _, _, network = _models()
+    chip = dlib.get_face_chip(np.ascontiguousarray(rgb), face.shape, size=150, padding=0.25)
+    return np.array(network.compute_face_descriptor(chip), np.float32)
+
+
+def face_in_image(rgb: np.ndarray) -> Landmarks | None:
+    """The largest face in a still image, or None."""
+    boxes = detect_boxes(rgb)
+    return landmarks_in_box(rgb, boxes[0]) if boxes else None
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    inter = np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None).prod()
+    union = (a[2:] - a[:2]).prod() + (b[2:] - b[:2]).prod() - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+class FaceTracker:
+    """68 landmarks per video frame: one detection, then the face box follows the landmarks.
+
+    The detector runs on the first frame, every REDETECT_EVERY frames and whenever the face
+    jumps; in between, each frame's box comes from the previous frame's landmarks, mapped the
+    way the last detection related its box to its landmarks. Detection costs ~20x a landmark
+    fit, so this keeps a frame at about one landmark fit.
+    """
+
+    def __init__(self, *, redetect_every: int = REDETECT_EVERY) -> None:
+        self.redetect_every = redetect_every
+        self._box: np.ndarray | None = None  # detector-style box for the next frame
+        self._relation: np.ndarray | None = None  # detector box - landmark box, in landmark-box sizes
+        self._since_detection = 0
+
+    def update(self, frame: np.ndarray) -> Landmarks | None:
+        """The face's landmarks in this (H, W, 3) RGB or (H, W) grey uint8 frame, or None."""
+        image = grey(frame)
+        if self._box is None or self._since_detection >= self.redetect_every:
+            self._detect(image)
+        if self._box is None:
+            return None
+        self._since_detection += 1
+        face = landmarks_in_box(image, self._box)
+        self._follow(face)
+        return face
+
+    def _detect(self, image: np.ndarray) -> None:
+        self._since_detection = 0
+        boxes = detect_boxes(image)
+        if not boxes:
+            return  # keep following the landmarks: HOG misses turned faces the fit still holds
+        if self._box is not None:
+            # Stay with the tracked person when several faces are seen.
+            best = max(boxes, key=lambda b: _iou(b, self._box))
+            boxes = [best] if _iou(best, self._box) > 0.3 else boxes
+        box = boxes[0]
+        fitted = landmarks_in_box(image, box).box
+        size = np.tile(fitted[2:] - fitted[:2], 2)
+        self._relation = (box - fitted) / np.maximum(size, 1.0)
+        self._box = box
+
+    def _follow(self, face: Landmarks) -> None:
+        fitted = face.box
+        size = np.tile(fitted[2:] - fitted[:2], 2)
+        box = fitted + self._relation * size
+        previous = self._box
+        self._box = box
+        width = previous[2] - previous[0]
+        moved = np.abs(box - previous).max() / max(width, 1.0)
+        if moved > TRACK_JUMP or size[0] < 4:
+            self._since_detection = self.redetect_every  # check with the detector on the next frame

@@ -1,0 +1,191 @@
+"""Audio-visual sync without a neural network: mouth opening against the speech loudness envelope.
+
+For every offset of -15..15 frames the correlation between the mouth aperture (from dlib
+landmarks) and the loudness envelope (`audio.loudness`, the one the animation also hears) is
+computed. The best offset says how far the lips are out of sync, the peak correlation how
+closely they follow the speech, and peak - median over offsets how clearly one offset stands
+out: a confidence in the form of SyncNet's Sync-C, on a different scale (correlations, 0..2).
+
+Sign convention, as SyncNet's: a positive offset means the video is late relative to the
+audio (the mouth moves `offset` frames after the sound).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..audio.decode import load_audio
+from ..audio.loudness import loudness_envelope
+from ..audio.vad import voice_per_frame
+from ..errors import InputError
+from ..types import AudioClip
+from ..video.ffmpeg import probe_media
+from ..video.reader import read_frames
+from .landmarks import EYE_OUTER_CORNERS, INNER_LIP_PAIRS, FaceTracker
+from .signals import lagged_correlations, runs
+
+MAX_OFFSET = 15  # frames each way, SyncNet's published search range
+# Below this spread (in eye-corner distances) the mouth does not move more than the landmark
+# fit wobbles on a still picture: there is no lip motion to be in sync or out of it.
+MIN_APERTURE_SPREAD = 0.004
+SCORE_SIDE = 320  # px: a video file is decoded at this longer side for the cheap score
+VOICED = 0.5  # voice-activity probability above which a frame holds speech
+PAUSE_MARGIN_S = 0.12  # frames this close to speech belong to the word's onset or release, not the pause
+
+
+@dataclass(frozen=True)
+class SyncScore:
+    """How well the lips follow the speech; the cheap score printed after every render."""
+
+    offset_frames: int  # + = video late relative to audio; the best of -15..15
+    peak_correlation: float  # mouth aperture vs loudness at that offset, -1..1
+    confidence: float  # peak - median correlation over offsets; ~0 when no offset stands out
+
+    def summary(self, fps: float) -> str:
+        late = f"video late by {self.offset_frames * 1000 / fps:.0f} ms" if self.offset_frames > 0 else (
+            f"video early by {-self.offset_frames * 1000 / fps:.0f} ms" if self.offset_frames < 0 else "in sync"
+        )
+        return (
+            f"lip sync: offset {self.offset_frames:+d} frames ({late}), "
+            f"confidence {self.confidence:.2f}, peak correlation {self.peak_correlation:.2f}"
+        )
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """The full audio-visual sync measures of one video."""
+
+    score: SyncScore
+    correlations: np.ndarray  # (2 * MAX_OFFSET + 1,) float32, correlation at offsets -15..15
+    mouth_moves: bool  # False: the aperture varies no more than landmark noise; score is 0
+    speech_opening: float  # mean aperture above the closed level while speech is heard, eye-corner distances
+    pause_opening: float  # the same in pauses; NaN when the audio has no pause
+    pause_motion: float  # standard deviation of the aperture within pauses; NaN without pauses
+
+
+def mouth_aperture(points: np.ndarray) -> np.ndarray:
+    """Inner-lip gap over outer eye-corner distance, for (68, 2) or (T, 68, 2) landmarks.
+
+    Dividing by the eye-corner distance makes it independent of the face's size in the frame.
+    """
+    gaps = [np.linalg.norm(points[..., a, :] - points[..., b, :], axis=-1) for a, b in INNER_LIP_PAIRS]
+    eyes = np.linalg.norm(points[..., EYE_OUTER_CORNERS[1], :] - points[..., EYE_OUTER_CORNERS[0], :], axis=-1)
+    return (np.mean(gaps, axis=0) / np.maximum(eyes, 1e-6)).astype(np.float32)
+
+
+def score_aperture(aperture: np.ndarray, loudness: np.ndarray) -> tuple[SyncScore, np.ndarray, bool]:
+    """(score, correlations over offsets, whether the mouth moves) for per-frame series."""
+    moves = bool(np.nanstd(aperture) >= MIN_APERTURE_SPREAD) if np.isfinite(aperture).any() else False
+    if not moves:
+        return SyncScore(0, 0.0, 0.0), np.zeros(2 * MAX_OFFSET + 1, np.float32), False
+    curve = lagged_correlations(aperture, loudness, MAX_OFFSET)
+    best = int(np.argmax(curve))
+    peak = float(curve[best])
+    return SyncScore(best - MAX_OFFSET, peak, peak - float(np.median(curve))), curve, True
+
+
+def frame_loudness(audio: AudioClip, fps: float, frame_count: int) -> np.ndarray:
+    """(T,) float32 loudness envelope of the audio at the video's frames."""
+    return loudness_envelope(audio.samples, audio.rate, fps, frame_count)
+
+
+def measure_sync(aperture: np.ndarray, audio: AudioClip, fps: float) -> SyncResult:
+    """Sync, and how open the mouth is in pauses, from per-frame apertures (NaN: no face)."""
+    loudness = frame_loudness(audio, fps, len(aperture))
+    score, curve, moves = score_aperture(aperture, loudness)
+    voiced = voice_per_frame(audio.samples, fps, len(aperture)) > VOICED
+    pause = _pauses(voiced, fps)
+    closed = float(np.nanpercentile(aperture, 5)) if np.isfinite(aperture).any() else np.nan
+    opening = aperture - closed
+    return SyncResult(
+        score=score,
+        correlations=curve,
+        mouth_moves=moves,
+        speech_opening=_mean(opening[voiced]),
+        pause_opening=_mean(opening[pause]),
+        pause_motion=float(np.nanstd(opening[pause])) if np.isfinite(opening[pause]).sum() > 1 else float("nan"),
+    )
+
+
+def _pauses(voiced: np.ndarray, fps: float) -> np.ndarray:
+    """Frames without speech that are more than PAUSE_MARGIN_S from any speech."""
+    margin = int(round(PAUSE_MARGIN_S * fps))
+    near_speech = voiced.copy()
+    for start, stop in runs(voiced):
+        near_speech[max(0, start - margin) : stop + margin] = True
+    return ~near_speech
+
+
+def _mean(values: np.ndarray) -> float:
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if values.size else float("nan")
+
+
+class SyncScorer:
+    """The cheap lip-sync score, fed one frame at a time (e.g. while a video is being rendered).
+
+        scorer = SyncScorer()
+        for frame in frames:
+            video.write(frame)
+            scorer.add(frame)
+        print(scorer.score(clip, fps).summary(fps))
+
+    Per frame it costs one landmark fit (~0.6 ms) plus a grey conversion; the face detector
+    runs once and then every 2 s.
+    """
+
+    def __init__(self) -> None:
+        self._tracker = FaceTracker()
+        self._aperture: list[float] = []
+
+    def add(self, frame: np.ndarray) -> None:
+        """Take the next (H, W, 3) RGB or (H, W) grey uint8 frame."""
+        face = self._tracker.update(frame)
+        self._aperture.append(float(mouth_aperture(face.points)) if face is not None else np.nan)
+
+    @property
+    def aperture(self) -> np.ndarray:
+        """(T,) float32 mouth aperture of every frame so far; NaN where no face was found."""
+        return np.array(self._aperture, np.float32)
+
+    def score(self, audio: AudioClip, fps: float) -> SyncScore:
+        aperture = self.aperture
+        return score_aperture(aperture, frame_loudness(audio, fps, len(aperture)))[0]
+
+
+def sync_score(
+    video: str | os.PathLike | Iterable[np.ndarray],
+    audio: AudioClip | str | os.PathLike | None = None,
+    *,
+    fps: float | None = None,
+) -> SyncScore:
+    """The cheap lip-sync score of a video file or of frames already in memory.
+
+    `audio`: the speech (an AudioClip or any file ffmpeg reads); by default the video file's
+    own sound. `fps` is required for frames in memory; a file states its own.
+    """
+    if isinstance(video, (str, os.PathLike)):
+        path = Path(video)
+        info = probe_media(path)
+        if not info.has_video or not info.width or not info.height:
+            raise InputError(f"{path.name} has no video stream: give a talking-head video")
+        fps = fps or info.fps or 25.0
+        scale = min(1.0, SCORE_SIDE / max(info.width, info.height))
+        size = (max(2, round(info.width * scale / 2) * 2), max(2, round(info.height * scale / 2) * 2))
+        frames: Iterable[np.ndarray] = (cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in read_frames(path, size=size))
+        audio = path if audio is None else audio
+    else:
+        frames = video
+        if fps is None or audio is None:
+            raise ValueError("frames in memory need fps= and audio=")
+    clip = audio if isinstance(audio, AudioClip) else load_audio(audio, max_duration=None)
+    scorer = SyncScorer()
+    for frame in frames:
+        scorer.add(frame)
+    return scorer.score(clip, fps)

@@ -1,0 +1,72 @@
+"""Blinks are counted where they were rendered; head pose follows the renderer's pose channels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import FPS
+
+from talkinghead.eval.landmarks import FaceTracker
+from talkinghead.eval.motion import eye_aspect_ratio, find_blinks, head_pose, measure_motion, smooth_pose
+from talkinghead.eval.signals import windowed_correlation
+from talkinghead.motion.expression import blink_curve
+from talkinghead.render.warp.renderer import WarpRenderer
+from talkinghead.types import EXPRESSION_CHANNELS, POSE_CHANNELS, MotionTrack
+
+BLINK_STARTS_S = (0.6, 1.9, 2.7, 4.1, 5.3)
+
+
+def _landmarks(portrait, motion):
+    tracker = FaceTracker()
+    return np.stack([tracker.update(frame).points for frame in WarpRenderer().frames(portrait, motion)])
+
+
+@pytest.fixture(scope="module")
+def blinking(animator):
+    frames = int(6 * FPS)
+    motion = MotionTrack.still(frames, FPS)
+    curve = blink_curve(np.array(BLINK_STARTS_S), frames, FPS)
+    for side in ("blink_left", "blink_right"):
+        motion.expression[:, EXPRESSION_CHANNELS.index(side)] = curve
+    return _landmarks(animator.portrait, motion), curve
+
+
+def test_rendered_blinks_are_counted(blinking):
+    points, curve = blinking
+    found = find_blinks(eye_aspect_ratio(points), FPS)
+    assert len(found) == len(BLINK_STARTS_S)
+    closed = [int(np.argmax(curve[int(s * FPS) - 2 : int(s * FPS) + 8])) + int(s * FPS) - 2 for s in BLINK_STARTS_S]
+    assert np.abs(np.array(found) - closed).max() <= 2
+
+
+def test_open_eyes_count_no_blink(blinking):
+    points, curve = blinking
+    open_eyes = points[curve == 0]
+    assert find_blinks(eye_aspect_ratio(open_eyes), FPS) == []
+
+
+def test_blink_rate_per_minute(blinking, speech):
+    points, _ = blinking
+    result = measure_motion(points, (256, 256), FPS, loudness=None, aperture=np.zeros(len(points)))
+    assert result.blinks == 5 and result.blink_rate == pytest.approx(50.0)  # 5 blinks in 6 s
+    assert result.synchrony == ()
+
+
+@pytest.mark.parametrize("channel", ["yaw", "pitch", "roll"])
+def test_head_pose_follows_the_rendered_pose(animator, channel):
+    frames = 40
+    motion = MotionTrack.still(frames, FPS)
+    turn = np.concatenate([np.linspace(-8, 8, frames // 2), np.linspace(8, -8, frames // 2)]).astype(np.float32)
+    motion.pose[:, POSE_CHANNELS.index(channel)] = turn
+    pose = smooth_pose(head_pose(_landmarks(animator.portrait, motion), animator.portrait.size), FPS)
+    measured = pose[:, ("yaw", "pitch", "roll").index(channel)]
+    assert np.corrcoef(measured, turn)[0, 1] > 0.9  # the sign conventions agree with the renderer's
+    assert np.ptp(measured) > 6
+
+
+def test_windowed_correlation_scales():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(500)
+    assert windowed_correlation(a, a, 25) == pytest.approx(1.0)
+    assert abs(windowed_correlation(a, rng.standard_normal(500), 50)) < 0.1
+    assert np.isnan(windowed_correlation(a[:10], a[:10], 25))  # shorter than one window

@@ -1,0 +1,79 @@
+"""Lip sync without a neural network: the offset of shifted audio is found, a still face has no confidence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import FPS, shifted
+
+from talkinghead.eval import SyncScorer, sync_score
+from talkinghead.eval.signals import lagged_correlations
+from talkinghead.eval.sync import frame_loudness, measure_sync, mouth_aperture, score_aperture
+from talkinghead.video.reader import read_frames
+
+
+def test_our_render_is_in_sync(rendered, speech):
+    score = sync_score(rendered)  # the video's own sound
+    assert abs(score.offset_frames) <= 1
+    assert score.peak_correlation > 0.7 and score.confidence > 0.3
+
+
+@pytest.mark.parametrize("delay", [-12, -5, 3, 8])
+def test_shifted_audio_gives_the_shift(rendered, speech, delay):
+    """Speech delayed by k frames: the mouth now moves k frames before the sound, offset -k."""
+    score = sync_score(rendered, shifted(speech, delay))
+    assert abs(score.offset_frames - (-delay)) <= 1
+    assert score.confidence > 0.3
+
+
+def test_offset_sign_is_video_late(rendered_points, speech):
+    """Frames dropped at the start make the video run ahead; repeated frames make it late."""
+    aperture = mouth_aperture(rendered_points)
+    late = np.concatenate([np.repeat(aperture[:1], 6), aperture[:-6]])  # the picture shows each mouth 6 frames late
+    score, _, _ = score_aperture(late, frame_loudness(speech, FPS, len(late)))
+    assert score.offset_frames == 6
+
+
+def test_frames_in_memory_score_like_the_file(rendered, speech):
+    from_file = sync_score(rendered, speech)
+    in_memory = sync_score(read_frames(rendered), speech, fps=FPS)
+    assert in_memory.offset_frames == from_file.offset_frames
+    assert in_memory.confidence == pytest.approx(from_file.confidence, abs=0.1)
+
+
+def test_scorer_fed_frame_by_frame(rendered, speech):
+    scorer = SyncScorer()
+    for frame in read_frames(rendered):
+        scorer.add(frame)
+    assert scorer.aperture.shape == (speech.frame_count(FPS),)
+    assert abs(scorer.score(speech, FPS).offset_frames) <= 1
+
+
+def test_still_face_has_no_sync_confidence(still, speech):
+    score = sync_score(still)
+    assert score.confidence == pytest.approx(0.0, abs=0.05)
+    assert score.peak_correlation == pytest.approx(0.0, abs=0.2)
+
+
+def test_noise_on_a_still_face_gives_little_confidence(rendered, speech):
+    """A still photo whose pixels tremble (camera noise): landmarks wobble, the sync stays low."""
+    first = next(read_frames(rendered))
+    rng = np.random.default_rng(0)
+    frames = (np.clip(first + rng.normal(0, 4, first.shape), 0, 255).astype(np.uint8) for _ in range(speech.frame_count(FPS)))
+    score = sync_score(frames, speech, fps=FPS)
+    assert score.confidence < 0.2
+
+
+def test_mouth_rests_in_pauses(rendered_points, speech):
+    result = measure_sync(mouth_aperture(rendered_points), speech, FPS)
+    assert result.mouth_moves
+    assert result.pause_opening < 0.3 * result.speech_opening
+    assert result.correlations.shape == (31,)
+
+
+def test_lagged_correlations_convention():
+    rng = np.random.default_rng(1)
+    audio = rng.standard_normal(200)
+    video = np.roll(audio, 4)  # video[t] = audio[t - 4]: late by 4
+    curve = lagged_correlations(video, audio, 15)
+    assert int(np.argmax(curve)) - 15 == 4
