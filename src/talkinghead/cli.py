@@ -58,6 +58,33 @@ def _run_animate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="measure a talking-head video: lip sync, identity, stability, motion",
+        description="Measure a talking-head video (any method's) or every video in a folder; writes "
+        "REPORT.json, REPORT.md and PNG plots in REPORT.plots/. With a folder, a folder given to --audio, "
+        "--reference or --ground-truth gives each video its file of the same name. "
+        "Offsets: + = video late relative to audio.",
+    )
+    p.add_argument("video", type=Path, metavar="VIDEO", help="a video, or a folder of videos for one table")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="REPORT.json", help="the JSON report to write")
+    p.add_argument("--audio", type=Path, metavar="AUDIO", help="the speech it should follow (default: the video's own sound)")
+    p.add_argument("--reference", type=Path, metavar="IMAGE", help="the portrait whose identity it should keep (default: its first frame)")
+    p.add_argument("--ground-truth", type=Path, metavar="GT_VIDEO", help="a real video of the same speech: adds FID, KID, PSNR, SSIM, LMD")
+    for flag, what in (("--syncnet", "SyncNet's syncnet_v2.model: adds Sync-C and Sync-D"),
+                       ("--i3d", "an I3D TorchScript file: adds FVD (needs --ground-truth)"),
+                       ("--arcface", "an ArcFace ONNX file: adds CSIM")):
+        p.add_argument(flag, type=Path, metavar="FILE", help=what)
+    p.set_defaults(run=_run_eval)
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from .eval.command import run_eval  # heavy imports only once the command line is valid
+
+    return run_eval(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="talkinghead",
@@ -67,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="print errors only, no progress")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _animate_parser(sub)
+    _eval_parser(sub)
     return parser
 
 

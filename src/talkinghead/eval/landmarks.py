@@ -120,6 +120,18 @@ def face_in_image(rgb: np.ndarray) -> Landmarks | None:
     return landmarks_in_box(rgb, boxes[0]) if boxes else None
 
 
+def similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(2, 3) float64 matrix of the rotation, uniform scale and shift that maps the (N, 2) `source`
+    points onto `target` with the least squared error (every point weighs the same)."""
+    # As complex numbers a 2D similarity is one multiplication and one addition: z -> a z + b.
+    zs = source.astype(np.float64) @ np.array([1, 1j])
+    zt = target.astype(np.float64) @ np.array([1, 1j])
+    ms, mt = zs.mean(), zt.mean()
+    a = np.vdot(zs - ms, zt - mt) / max(np.vdot(zs - ms, zs - ms).real, 1e-12)
+    b = mt - a * ms
+    return np.array([[a.real, -a.imag, b.real], [a.imag, a.real, b.imag]])
+
+
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
     inter = np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None).prod()
     union = (a[2:] - a[:2]).prod() + (b[2:] - b[:2]).prod() - inter

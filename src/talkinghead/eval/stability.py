@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .landmarks import EYE_OUTER_CORNERS, RIGID
+from .landmarks import EYE_OUTER_CORNERS, RIGID, similarity
 
 FLICKER_WIDTH = 160  # px: frames are compared at this width (flicker is a large-area effect)
 # The head region left out of the background, in face-box sizes: sideways for ears and hair,
@@ -35,21 +35,11 @@ def align_rigidly(points: np.ndarray) -> np.ndarray:
         return out
     target = points[ok].mean(0).astype(np.float64)
     target = target / np.linalg.norm(target[EYE_OUTER_CORNERS[1]] - target[EYE_OUTER_CORNERS[0]])
+    rigid = list(RIGID)
     for t in np.flatnonzero(ok):
-        out[t] = _similarity_onto(points[t].astype(np.float64), target)
+        matrix = similarity(points[t, rigid], target[rigid])
+        out[t] = points[t] @ matrix[:, :2].T + matrix[:, 2]
     return out
-
-
-def _similarity_onto(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """`source` under the similarity transform that best maps its RIGID points onto the target's."""
-    s, d = source[list(RIGID)], target[list(RIGID)]
-    s_mean, d_mean = s.mean(0), d.mean(0)
-    # Complex numbers make a 2D similarity one multiplication: z -> a * z + b.
-    zs = (s - s_mean) @ np.array([1, 1j])
-    zd = (d - d_mean) @ np.array([1, 1j])
-    a = np.vdot(zs, zd) / max(np.vdot(zs, zs).real, 1e-12)
-    moved = a * ((source - s_mean) @ np.array([1, 1j])) + (d_mean @ np.array([1, 1j]))
-    return np.stack([moved.real, moved.imag], axis=1)
 
 
 def landmark_jitter(points: np.ndarray) -> float:
