@@ -69,3 +69,23 @@ def test_changes_inside_the_head_region_are_not_flicker():
         frame[60:, 100:220] = rng.integers(0, 255, (180, 120, 3))  # the face and body change, nothing else
         flicker.add(frame, box)
     assert flicker.result()[0] < 0.5
+
+
+def test_a_still_face_gives_steady_landmarks(tmp_path):
+    """The box must not chase the fit: on this grainy photo that once made the mouth 'tremble'
+    (a cycle of box and fit) and the eyes 'blink' about once a second."""
+    from conftest import other_person, write_video
+
+    from talkinghead.api import Animator
+    from talkinghead.eval.landmarks import FaceTracker
+    from talkinghead.eval.motion import eye_aspect_ratio, find_blinks
+    from talkinghead.eval.sync import mouth_aperture
+    from talkinghead.video.reader import read_frames
+
+    photo = Animator(other_person(), size=256).portrait.image
+    video = write_video(tmp_path / "still.mp4", [photo] * 100, None)  # H.264: frames differ very slightly
+    tracker = FaceTracker()
+    points = np.stack([tracker.update(frame).points for frame in read_frames(video)])
+    assert np.std(mouth_aperture(points[5:])) < 0.002
+    assert landmark_jitter(points) < 0.1
+    assert find_blinks(eye_aspect_ratio(points), 25) == []

@@ -37,7 +37,8 @@ RIGID = NOSE + EYE_OUTER_CORNERS + EYE_INNER_CORNERS
 DETECT_SIDE = 480  # px: frames are scaled so their longer side is at most this for detection
 MIN_DETECT_FACE = 40  # px: faces smaller than this in the detection image are upsampled once
 REDETECT_EVERY = 50  # frames between detections that check the tracked face (2 s at 25 fps)
-TRACK_JUMP = 0.35  # a face box moving or resizing by more than this share of its size is re-detected
+TRACK_STILL = 0.02  # the box moves only when the face moved more than this share of its width
+TRACK_JUMP = 0.35  # a face moving or resizing by more than this share of its width is re-detected
 
 
 def _model_dir() -> Path:
@@ -100,7 +101,7 @@ def landmarks_in_box(image: np.ndarray, box: np.ndarray) -> Landmarks:
 
     _, predictor, _ = _models()
     rect = dlib.rectangle(*(int(round(v)) for v in box))
-    shape = predictor(grey(image), rect)
+    shape = predictor(np.ascontiguousarray(image), rect)  # RGB works as well as grey: no conversion
     points = np.array([(p.x, p.y) for p in shape.parts()], np.float32)
     return Landmarks(points, shape)
 
@@ -139,54 +140,62 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 class FaceTracker:
-    """68 landmarks per video frame: one detection, then the face box follows the landmarks.
+    """68 landmarks per video frame: one detection, then the face box follows the face.
 
-    The detector runs on the first frame, every REDETECT_EVERY frames and whenever the face
-    jumps; in between, each frame's box comes from the previous frame's landmarks, mapped the
-    way the last detection related its box to its landmarks. Detection costs ~20x a landmark
-    fit, so this keeps a frame at about one landmark fit.
+    The detector runs on the first frame and then every REDETECT_EVERY frames to check the
+    track; in between, each frame's box comes from the previous frame's eye corners and nose
+    (points the fit places steadily), mapped the way the last detection related its box to
+    them. The box stays put while those points move less than TRACK_STILL of the face's width:
+    a box that chased every wobble of the fit would make the fit wobble in turn, and on a still
+    face the two can settle into a cycle that shows as a trembling mouth. Detection costs ~15x
+    a landmark fit, so a frame costs about one fit.
     """
 
     def __init__(self, *, redetect_every: int = REDETECT_EVERY) -> None:
         self.redetect_every = redetect_every
         self._box: np.ndarray | None = None  # detector-style box for the next frame
-        self._relation: np.ndarray | None = None  # detector box - landmark box, in landmark-box sizes
+        self._relation: np.ndarray | None = None  # detector box - rigid points' box, in that box's sizes
         self._since_detection = 0
 
     def update(self, frame: np.ndarray) -> Landmarks | None:
         """The face's landmarks in this (H, W, 3) RGB or (H, W) grey uint8 frame, or None."""
-        image = grey(frame)
         if self._box is None or self._since_detection >= self.redetect_every:
-            self._detect(image)
+            self._detect(frame)
         if self._box is None:
             return None
         self._since_detection += 1
-        face = landmarks_in_box(image, self._box)
+        face = landmarks_in_box(frame, self._box)
         self._follow(face)
         return face
 
-    def _detect(self, image: np.ndarray) -> None:
+    def _detect(self, frame: np.ndarray) -> None:
         self._since_detection = 0
-        boxes = detect_boxes(image)
+        boxes = detect_boxes(frame)
+        if self._box is not None and (not boxes or any(_iou(b, self._box) > 0.5 for b in boxes)):
+            return  # the tracked face is still there (or HOG misses a turned face the fit still holds)
         if not boxes:
-            return  # keep following the landmarks: HOG misses turned faces the fit still holds
-        if self._box is not None:
-            # Stay with the tracked person when several faces are seen.
-            best = max(boxes, key=lambda b: _iou(b, self._box))
-            boxes = [best] if _iou(best, self._box) > 0.3 else boxes
+            return
         box = boxes[0]
-        fitted = landmarks_in_box(image, box).box
-        size = np.tile(fitted[2:] - fitted[:2], 2)
-        self._relation = (box - fitted) / np.maximum(size, 1.0)
+        anchor = _rigid_box(landmarks_in_box(frame, box).points)
+        self._relation = (box - anchor) / _sizes(anchor)
         self._box = box
 
     def _follow(self, face: Landmarks) -> None:
-        fitted = face.box
-        size = np.tile(fitted[2:] - fitted[:2], 2)
-        box = fitted + self._relation * size
-        previous = self._box
-        self._box = box
-        width = previous[2] - previous[0]
-        moved = np.abs(box - previous).max() / max(width, 1.0)
-        if moved > TRACK_JUMP or size[0] < 4:
+        anchor = _rigid_box(face.points)
+        candidate = anchor + self._relation * _sizes(anchor)
+        moved = np.abs(candidate - self._box).max() / max(self._box[2] - self._box[0], 1.0)
+        if moved > TRACK_STILL:
+            self._box = candidate
+        if moved > TRACK_JUMP:
             self._since_detection = self.redetect_every  # check with the detector on the next frame
+
+
+def _rigid_box(points: np.ndarray) -> np.ndarray:
+    """(4,) bounding box of the RIGID points (eye corners, nose)."""
+    rigid = points[list(RIGID)]
+    return np.concatenate([rigid.min(0), rigid.max(0)])
+
+
+def _sizes(box: np.ndarray) -> np.ndarray:
+    """(4,) width, height, width, height of a box, at least 1 px."""
+    return np.maximum(np.tile(box[2:] - box[:2], 2), 1.0)
