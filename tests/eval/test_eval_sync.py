@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import FPS, shifted
 
-from talkinghead.eval import SyncScorer, sync_score
+from talkinghead.eval import SyncScore, SyncScorer, sync_score
 from talkinghead.eval.signals import lagged_correlations
 from talkinghead.eval.sync import frame_loudness, measure_sync, mouth_aperture, score_aperture
 from talkinghead.video.reader import read_frames
@@ -70,6 +70,13 @@ def test_mouth_rests_in_pauses(rendered_points, speech):
     assert result.mouth_moves
     assert result.pause_opening < 0.3 * result.speech_opening
     assert result.correlations.shape == (31,)
+
+
+def test_summary_line():
+    assert SyncScore(0, 0.96, 0.68).summary(25) == "lip sync: offset +0 frames (in sync), confidence 0.68, peak correlation 0.96"
+    assert "(video 400 ms late)" in SyncScore(10, 0.9, 0.7).summary(25)
+    assert "(video 120 ms early)" in SyncScore(-3, 0.9, 0.7).summary(25)
+    assert SyncScore(8, 0.37, 0.09).summary(25).endswith("the lips do not clearly follow the speech")
 
 
 def test_lagged_correlations_convention():

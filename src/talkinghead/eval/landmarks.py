@@ -37,8 +37,9 @@ RIGID = NOSE + EYE_OUTER_CORNERS + EYE_INNER_CORNERS
 DETECT_SIDE = 480  # px: frames are scaled so their longer side is at most this for detection
 MIN_DETECT_FACE = 40  # px: faces smaller than this in the detection image are upsampled once
 REDETECT_EVERY = 50  # frames between detections that check the tracked face (2 s at 25 fps)
-TRACK_STILL = 0.02  # the box moves only when the face moved more than this share of its width
-TRACK_JUMP = 0.35  # a face moving or resizing by more than this share of its width is re-detected
+TRACK_STILL = 0.005  # the box moves only once the face moved more than this share of its width (~1 px)
+TRACK_JUMP = 0.35  # a face moving more than this share of its width in one frame is re-detected
+SAME_FACE = 0.5  # a detection overlapping the tracked box this much (IoU) leaves it alone: HOG alone jumps by a 1.2x scale step (IoU 0.7)
 
 
 def _model_dir() -> Path:
@@ -142,19 +143,20 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 class FaceTracker:
     """68 landmarks per video frame: one detection, then the face box follows the face.
 
-    The detector runs on the first frame and then every REDETECT_EVERY frames to check the
-    track; in between, each frame's box comes from the previous frame's eye corners and nose
-    (points the fit places steadily), mapped the way the last detection related its box to
-    them. The box stays put while those points move less than TRACK_STILL of the face's width:
-    a box that chased every wobble of the fit would make the fit wobble in turn, and on a still
-    face the two can settle into a cycle that shows as a trembling mouth. Detection costs ~15x
-    a landmark fit, so a frame costs about one fit.
+    The detector runs on the first frame and then every `redetect_every` frames; in between,
+    the box keeps the size the detector gave it and moves with the centre of the eye corners
+    and nose (points the fit places steadily), and only once they moved more than TRACK_STILL
+    of the face's width. A box that chased every wobble of the fit would make the fit wobble
+    in turn: on a still face the two can settle into a cycle (a trembling mouth), and a box
+    that took its size from the fit can grow with it (glasses spread the eye corners). A
+    periodic detection that disagrees with the box (IoU below SAME_FACE) replaces it. Detection
+    costs ~15x a landmark fit, so a frame costs about one fit.
     """
 
     def __init__(self, *, redetect_every: int = REDETECT_EVERY) -> None:
         self.redetect_every = redetect_every
-        self._box: np.ndarray | None = None  # detector-style box for the next frame
-        self._relation: np.ndarray | None = None  # detector box - rigid points' box, in that box's sizes
+        self._box: np.ndarray | None = None  # (4,) detector-style box for the next frame
+        self._anchor: np.ndarray | None = None  # (2,) centre of the RIGID points when the box was placed
         self._since_detection = 0
 
     def update(self, frame: np.ndarray) -> Landmarks | None:
@@ -165,37 +167,35 @@ class FaceTracker:
             return None
         self._since_detection += 1
         face = landmarks_in_box(frame, self._box)
-        self._follow(face)
+        if self._anchor is None:  # the box was just placed by the detector
+            self._anchor = _rigid_centre(face.points)
+        else:
+            self._follow(face)
         return face
 
     def _detect(self, frame: np.ndarray) -> None:
         self._since_detection = 0
         boxes = detect_boxes(frame)
-        if self._box is not None and (not boxes or any(_iou(b, self._box) > 0.5 for b in boxes)):
-            return  # the tracked face is still there (or HOG misses a turned face the fit still holds)
         if not boxes:
-            return
-        box = boxes[0]
-        anchor = _rigid_box(landmarks_in_box(frame, box).points)
-        self._relation = (box - anchor) / _sizes(anchor)
-        self._box = box
+            return  # keep following: HOG misses turned faces that the fit still holds
+        if self._box is not None:
+            best = max(boxes, key=lambda b: _iou(b, self._box))
+            if _iou(best, self._box) >= SAME_FACE:
+                return  # the box is where the face is: moving it would only shake the fit
+            if _iou(best, self._box) > 0:
+                boxes = [best]  # the same person, drifted: stay with them rather than the largest face
+        self._box, self._anchor = boxes[0], None
 
     def _follow(self, face: Landmarks) -> None:
-        anchor = _rigid_box(face.points)
-        candidate = anchor + self._relation * _sizes(anchor)
-        moved = np.abs(candidate - self._box).max() / max(self._box[2] - self._box[0], 1.0)
+        centre = _rigid_centre(face.points)
+        moved = float(np.abs(centre - self._anchor).max()) / max(self._box[2] - self._box[0], 1.0)
         if moved > TRACK_STILL:
-            self._box = candidate
+            self._box = self._box + np.tile(centre - self._anchor, 2)
+            self._anchor = centre
         if moved > TRACK_JUMP:
             self._since_detection = self.redetect_every  # check with the detector on the next frame
 
 
-def _rigid_box(points: np.ndarray) -> np.ndarray:
-    """(4,) bounding box of the RIGID points (eye corners, nose)."""
-    rigid = points[list(RIGID)]
-    return np.concatenate([rigid.min(0), rigid.max(0)])
-
-
-def _sizes(box: np.ndarray) -> np.ndarray:
-    """(4,) width, height, width, height of a box, at least 1 px."""
-    return np.maximum(np.tile(box[2:] - box[:2], 2), 1.0)
+def _rigid_centre(points: np.ndarray) -> np.ndarray:
+    """(2,) mean of the RIGID points (eye corners, nose)."""
+    return points[list(RIGID)].mean(0)

@@ -64,11 +64,9 @@ class Report:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, FeatureStats):
-        return None
     if dataclasses.is_dataclass(value):
-        fields = {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        return {k: v for k, v in fields.items() if not k.endswith("_stats")}
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return {k: _plain(v) for k, v in fields.items() if not isinstance(v, FeatureStats)}
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

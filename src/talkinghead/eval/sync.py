@@ -38,6 +38,7 @@ MIN_APERTURE_SPREAD = 0.004
 SCORE_SIDE = 320  # px: a video file is decoded at this longer side for the cheap score
 SCORE_EVERY = 2  # the cheap score measures the mouth on every 2nd frame
 SCORE_REDETECT_EVERY = 125  # measured frames between the cheap score's checks with the detector (10 s)
+CHANCE_CONFIDENCE = 0.3  # lips moving at random reach this against a 10 s clip (95th percentile)
 VOICED = 0.5  # voice-activity probability above which a frame holds speech
 PAUSE_MARGIN_S = 0.12  # frames this close to speech belong to the word's onset or release, not the pause
 
@@ -51,13 +52,13 @@ class SyncScore:
     confidence: float  # peak - median correlation over offsets: 0 without lip motion, < ~0.3 for lips moving at random (10 s clip)
 
     def summary(self, fps: float) -> str:
-        late = f"video late by {self.offset_frames * 1000 / fps:.0f} ms" if self.offset_frames > 0 else (
-            f"video early by {-self.offset_frames * 1000 / fps:.0f} ms" if self.offset_frames < 0 else "in sync"
-        )
-        return (
-            f"lip sync: offset {self.offset_frames:+d} frames ({late}), "
-            f"confidence {self.confidence:.2f}, peak correlation {self.peak_correlation:.2f}"
-        )
+        """One line for people, e.g. "lip sync: offset +0 frames (in sync), confidence 0.68, peak correlation 0.96"."""
+        numbers = f"confidence {self.confidence:.2f}, peak correlation {self.peak_correlation:.2f}"
+        if self.confidence < CHANCE_CONFIDENCE:
+            return f"lip sync: offset {self.offset_frames:+d} frames, {numbers}: the lips do not clearly follow the speech"
+        ms = abs(self.offset_frames) * 1000 / fps
+        verdict = "in sync" if self.offset_frames == 0 else f"video {ms:.0f} ms {'late' if self.offset_frames > 0 else 'early'}"
+        return f"lip sync: offset {self.offset_frames:+d} frames ({verdict}), {numbers}"
 
 
 @dataclass(frozen=True)
