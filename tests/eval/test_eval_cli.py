@@ -13,6 +13,7 @@ from tiny_models import tiny_arcface, tiny_i3d, tiny_syncnet
 import talkinghead.eval
 from talkinghead.cli import main
 from talkinghead.eval import evaluate
+from talkinghead.eval.sync import CHANCE_CONFIDENCE
 from talkinghead.video.reader import read_frames
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -44,7 +45,7 @@ def test_cli_writes_json_markdown_and_plots(tmp_path, rendered, capsys):
     ])
     assert code == 0
     video = json.loads(out.read_text())["videos"][0]
-    assert abs(video["sync"]["score"]["offset_frames"]) <= 1 and video["sync"]["score"]["confidence"] > 0.3
+    assert abs(video["sync"]["score"]["offset_frames"]) <= 1 and video["sync"]["score"]["confidence"] > CHANCE_CONFIDENCE
     assert video["identity"]["same_person"] and video["identity"]["reference"] == "image"
     assert len(video["sync"]["correlations"]) == 31 and len(video["aperture"]) == video["frames"] == 267
     assert video["syncnet"]["distances"] and video["csim"]["frames"] > 0

@@ -68,9 +68,10 @@ class SyncResult:
     score: SyncScore
     correlations: np.ndarray  # (2 * MAX_OFFSET + 1,) float32, correlation at offsets -15..15
     mouth_moves: bool  # False: the aperture varies no more than landmark noise; score is 0
-    speech_opening: float  # mean aperture above the closed level while speech is heard, eye-corner distances
-    pause_opening: float  # the same in pauses; NaN when the audio has no pause
-    pause_motion: float  # standard deviation of the aperture within pauses; NaN without pauses
+    speech_opening: float  # mean aperture above the closed level (5th percentile) while speech is heard, eye-corner distances
+    pause_opening: float  # the same in pauses (a photo's parted lips at rest count too); NaN when the audio has no pause
+    speech_motion: float  # standard deviation of the aperture while speech is heard
+    pause_motion: float  # the same in pauses: a mouth that keeps moving in silence; NaN without pauses
 
 
 def mouth_aperture(points: np.ndarray) -> np.ndarray:
@@ -113,7 +114,8 @@ def measure_sync(aperture: np.ndarray, audio: AudioClip, fps: float) -> SyncResu
         mouth_moves=moves,
         speech_opening=_mean(opening[voiced]),
         pause_opening=_mean(opening[pause]),
-        pause_motion=float(np.nanstd(opening[pause])) if np.isfinite(opening[pause]).sum() > 1 else float("nan"),
+        speech_motion=_spread(opening[voiced]),
+        pause_motion=_spread(opening[pause]),
     )
 
 
@@ -129,6 +131,11 @@ def _pauses(voiced: np.ndarray, fps: float) -> np.ndarray:
 def _mean(values: np.ndarray) -> float:
     values = values[np.isfinite(values)]
     return float(values.mean()) if values.size else float("nan")
+
+
+def _spread(values: np.ndarray) -> float:
+    values = values[np.isfinite(values)]
+    return float(values.std()) if values.size > 1 else float("nan")
 
 
 class SyncScorer:
