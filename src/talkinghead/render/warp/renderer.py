@@ -17,7 +17,7 @@ import numpy as np
 from ...types import EXPRESSION_CHANNELS, MotionTrack, Portrait
 from . import deform
 from .eyes import Eye, draw_eyes, eyes_of
-from .mouth import MouthLook, draw_mouth, mouth_look
+from .mouth import MouthLook, draw_mouth, mouth_look, opening_per_column
 from .raster import backward_field
 from .rig import WarpRig, build_rig
 
@@ -34,13 +34,14 @@ class PreparedPortrait:
     eyes: tuple[Eye, ...]
     look: MouthLook
     mouth_width: float  # pixels, in the photo
+    mouth_opening: np.ndarray  # (11,) pixels: the photo's own opening, left as it is
     step: int  # field grid spacing, pixels
     grid_x: np.ndarray  # (rh, rw) float32: image x of every region pixel
     grid_y: np.ndarray  # (rh, rw) float32
 
 
 def prepare(portrait: Portrait) -> PreparedPortrait:
-    rig = build_rig(portrait.face, portrait.size)
+    rig = build_rig(portrait.face, portrait.image)
     x0, y0, x1, y1 = rig.region
     step = max(1, round(max(x1 - x0, y1 - y0) / FIELD_CELLS))
     grid_y, grid_x = np.mgrid[y0:y1, x0:x1].astype(np.float32)
@@ -51,6 +52,7 @@ def prepare(portrait: Portrait) -> PreparedPortrait:
         eyes=eyes_of(rig.rest),
         look=mouth_look(portrait.image, portrait.face.landmarks),
         mouth_width=float(np.linalg.norm(corners[1] - corners[0])),
+        mouth_opening=opening_per_column(rig.rest[:, :2], rig.interior_bottom, rig.mouth_open),
         step=step,
         grid_x=grid_x,
         grid_y=grid_y,
@@ -80,7 +82,7 @@ def render_region(p: PreparedPortrait, lip: np.ndarray, expression: np.ndarray, 
     rigid = deform.posed_vertices(rig, rig.rest.astype(np.float64), pose)[:, :2]
     gaze = (float(expression[_GAZE[0]]), float(expression[_GAZE[1]]))
     draw_eyes(out, p.photo, p.eyes, moved, rigid, rest, gaze, (x0, y0))
-    draw_mouth(out, p.look, moved, rig.interior_bottom, rig.mouth_open, p.mouth_width, (x0, y0))
+    draw_mouth(out, p.look, moved, rig.interior_bottom, rig.mouth_open, p.mouth_width, p.mouth_opening, (x0, y0))
     return out
 
 
