@@ -44,6 +44,9 @@ def _native_stderr_silenced():
 
 @lru_cache(maxsize=1)
 def _models():
+    # Before the import: MediaPipe's C++ logging reads this once, and may print from worker
+    # threads after `_native_stderr_silenced` has restored stderr.
+    os.environ.setdefault("GLOG_minloglevel", "2")
     with _native_stderr_silenced():
         import mediapipe as mp
 

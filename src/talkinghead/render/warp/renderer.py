@@ -36,15 +36,18 @@ class PreparedPortrait:
     mouth_width: float  # pixels, in the photo
     mouth_opening: np.ndarray  # (11,) pixels: the photo's own opening, left as it is
     step: int  # field grid spacing, pixels
-    grid_x: np.ndarray  # (rh, rw) float32: image x of every region pixel
-    grid_y: np.ndarray  # (rh, rw) float32
+    grid: np.ndarray  # (gh, gw, 2) float32: image x, y of the field's grid points, one beyond the region
 
 
 def prepare(portrait: Portrait) -> PreparedPortrait:
     rig = build_rig(portrait.face, portrait.image)
     x0, y0, x1, y1 = rig.region
     step = max(1, round(max(x1 - x0, y1 - y0) / FIELD_CELLS))
-    grid_y, grid_x = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    rows, cols = -(-(y1 - y0) // step) + 2, -(-(x1 - x0) // step) + 2
+    # Where cv2.resize takes its samples when it enlarges the grid `step` times. One extra
+    # sample on every side: resize then interpolates up to the region's edges, never clamps.
+    gy, gx = np.mgrid[-1 : rows - 1, -1 : cols - 1].astype(np.float32)
+    grid = np.dstack([x0 + (gx + 0.5) * step - 0.5, y0 + (gy + 0.5) * step - 0.5])
     corners = rig.rest[[78, 308], :2]
     return PreparedPortrait(
         photo=np.ascontiguousarray(portrait.image),
@@ -54,8 +57,7 @@ def prepare(portrait: Portrait) -> PreparedPortrait:
         mouth_width=float(np.linalg.norm(corners[1] - corners[0])),
         mouth_opening=opening_per_column(rig.rest[:, :2], rig.interior_bottom, rig.mouth_open),
         step=step,
-        grid_x=grid_x,
-        grid_y=grid_y,
+        grid=grid,
     )
 
 
@@ -67,17 +69,15 @@ def render_region(p: PreparedPortrait, lip: np.ndarray, expression: np.ndarray, 
     moved = deform.posed_vertices(rig, shaped, pose)[:, :2]
     rest = rig.rest[:, :2].astype(np.float64)
 
-    # Backward field on a coarse grid over the region, then upsampled to every pixel.
-    rh, rw = y1 - y0, x1 - x0
-    grid_shape = (-(-rh // p.step), -(-rw // p.step))
-    origin = np.array([x0, y0], np.float64)
-    field = backward_field(moved - origin, rest - origin, rig.triangles, grid_shape, p.step)
-    if p.step > 1:
-        field = cv2.resize(field, (grid_shape[1] * p.step, grid_shape[0] * p.step), interpolation=cv2.INTER_LINEAR)
-    out = cv2.remap(
-        p.photo, p.grid_x + field[:rh, :rw, 0], p.grid_y + field[:rh, :rw, 1],
-        cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101,
-    )
+    # Backward map on a coarse grid over the region, upsampled to every pixel: the map is
+    # smooth, and linear upsampling reproduces the still parts exactly.
+    rh, rw, step = y1 - y0, x1 - x0, p.step
+    origin = np.array([x0 - step, y0 - step], np.float64)  # the padded grid's corner
+    coarse = p.grid + backward_field(moved - origin, rest - origin, rig.triangles, p.grid.shape[:2], step)
+    if step > 1:
+        coarse = cv2.resize(coarse, (coarse.shape[1] * step, coarse.shape[0] * step), interpolation=cv2.INTER_LINEAR)
+    pixel_map = coarse[step : step + rh, step : step + rw]
+    out = cv2.remap(p.photo, pixel_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
 
     rigid = deform.posed_vertices(rig, rig.rest.astype(np.float64), pose)[:, :2]
     gaze = (float(expression[_GAZE[0]]), float(expression[_GAZE[1]]))
