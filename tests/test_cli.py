@@ -162,3 +162,11 @@ def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["animate", "only-one-arg.png"])
     assert stop.value.code == 2
+
+
+@pytest.mark.parametrize("flag, value", [("--lip-weight", "-1"), ("--pose-weight", "2.5"), ("--fps", "0"), ("--size", "255"), ("--crf", "60")])
+def test_options_out_of_range(flag, value, tmp_path, inputs, capsys):
+    image, audio = inputs
+    code, err = run(["animate", image, audio, "-o", tmp_path / "out.mp4", flag, value], capsys)
+    assert code == 2 and flag in err and err.count("\n") == 1
+    assert not (tmp_path / "out.mp4").exists()

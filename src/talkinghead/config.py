@@ -12,34 +12,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import InputError
 
-def knob(default: Any, help: str, **extra: Any) -> Any:
-    """A config field with its CLI help text (and e.g. `choices`, `metavar`)."""
-    return field(default=default, metadata={"help": help, **extra})
+
+def knob(default: Any, help: str, *, bounds: tuple[float, float] | None = None, **extra: Any) -> Any:
+    """A config field with its CLI help text, its allowed range, and e.g. `choices`, `metavar`."""
+    return field(default=default, metadata={"help": help, "bounds": bounds, **extra})
 
 
 @dataclass(frozen=True)
 class MotionConfig:
-    lip_weight: float = knob(1.0, "amplitude of lip motion: 0 freezes the mouth, 1 natural, up to 2 exaggerated")
-    expression_weight: float = knob(1.0, "amplitude of blinks, gaze and brows: 0 freezes them, up to 2")
-    pose_weight: float = knob(1.0, "amplitude of head motion: 0 holds the head still, up to 2")
-    seed: int = knob(0, "random seed of blinks and head motion; the same seed gives the same video")
+    lip_weight: float = knob(1.0, "amplitude of lip motion: 0 freezes the mouth, 1 natural, up to 2 exaggerated", bounds=(0, 2))
+    expression_weight: float = knob(1.0, "amplitude of blinks, gaze and brows: 0 freezes them, up to 2", bounds=(0, 2))
+    pose_weight: float = knob(1.0, "amplitude of head motion: 0 holds the head still, up to 2", bounds=(0, 2))
+    seed: int = knob(0, "random seed of blinks and head motion; the same seed gives the same video", bounds=(0, 2**32 - 1))
 
 
 @dataclass(frozen=True)
 class FaceConfig:
     face_index: int | None = knob(None, "face to animate when the photo has several, numbered from 0 left to right (default: the largest)", metavar="N")
-    face_expand_ratio: float = knob(1.2, "face region = face landmarks' box enlarged by this ratio (Hallo's default); --size crops frame 2x this region")
-    max_side: int = knob(1920, "photos larger than this are scaled down so their longer side has this many pixels", metavar="PX")
+    face_expand_ratio: float = knob(1.2, "the face region is the face's landmark box enlarged this much (Hallo's 1.2); a --size crop is twice the face region", bounds=(1.0, 3.0))
+    max_side: int = knob(1920, "photos larger than this are scaled down so their longer side has this many pixels", metavar="PX", bounds=(128, 8192))
 
 
 @dataclass(frozen=True)
 class OutputConfig:
-    fps: float = knob(25.0, "frames per second of the video")
-    size: int | None = knob(None, "output a square SIZE x SIZE crop around the face instead of the whole photo", metavar="SIZE")
-    crf: int = knob(18, "H.264 quality: lower is better and larger (0-51)")
+    fps: float = knob(25.0, "frames per second of the video", bounds=(1, 120))
+    size: int | None = knob(None, "output a square SIZE x SIZE crop around the face instead of the whole photo", metavar="SIZE", bounds=(64, 4096))
+    crf: int = knob(18, "H.264 quality: lower is better and larger (0-51)", bounds=(0, 51))
     frames_dir: Path | None = knob(None, "also write every frame as a PNG into this directory", metavar="DIR")
-    max_duration: float = knob(600.0, "refuse audio longer than this many seconds", metavar="SECONDS")
+    max_duration: float = knob(600.0, "refuse audio longer than this many seconds", metavar="SECONDS", bounds=(0.1, 86400))
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,20 @@ class AnimateConfig:
         """Build from flat keyword options named like the CLI flags (`lip_weight=0.5`)."""
         return cls().replace(**options)
 
+    def validate(self) -> AnimateConfig:
+        """Itself, or InputError naming the first option outside its range."""
+        for group in (getattr(self, g.name) for g in dataclasses.fields(self)):
+            for f in dataclasses.fields(group):
+                value, bounds = getattr(group, f.name), f.metadata.get("bounds")
+                if value is None or bounds is None:
+                    continue
+                if not bounds[0] <= value <= bounds[1]:
+                    flag = "--" + f.name.replace("_", "-")
+                    raise InputError(f"{flag} {value} is out of range: use a value from {bounds[0]:g} to {bounds[1]:g}")
+        if self.output.size is not None and self.output.size % 2:
+            raise InputError(f"--size {self.output.size} must be even (H.264 needs even sizes)")
+        return self
+
     def replace(self, **options: Any) -> AnimateConfig:
         """A copy with some flat options changed; unknown names raise TypeError."""
         groups = {g.name: getattr(self, g.name) for g in dataclasses.fields(self)}
@@ -64,7 +80,7 @@ class AnimateConfig:
             changes[group][key] = value
         return dataclasses.replace(
             self, **{g: dataclasses.replace(obj, **changes[g]) for g, obj in groups.items() if changes[g]}
-        )
+        ).validate()
 
 
 def _field_names(obj: Any) -> set[str]:

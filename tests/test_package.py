@@ -1,0 +1,31 @@
+"""The package's public surface and the README's promises about it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import talkinghead
+from talkinghead.config import option_fields
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def test_public_names_are_exactly_all():
+    public = {name for name in vars(talkinghead) if not name.startswith("_")} - {
+        "api", "audio", "config", "errors", "face", "image", "motion", "render", "types", "video",
+    }
+    assert public == set(talkinghead.__all__) - {"__version__"}
+
+
+def test_readme_documents_every_option_with_its_default():
+    for f in option_fields():
+        flag = "--" + f.name.replace("_", "-")
+        row = next((line for line in README.splitlines() if line.startswith(f"| `{flag}")), None)
+        assert row is not None, f"README has no row for {flag}"
+        default = "off" if f.default is None and f.name != "face_index" else ("largest" if f.name == "face_index" else f"{f.default:g}")
+        assert f"| {default} |" in row, f"README gives another default for {flag}: {row}"
+
+
+def test_readme_shows_the_two_commands():
+    assert re.search(r"^make demo", README, re.M) and re.search(r"^make test", README, re.M)
