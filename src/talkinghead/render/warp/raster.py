@@ -54,16 +54,17 @@ def _row_spans(tri: np.ndarray, rows: int, cols: int) -> tuple[np.ndarray, np.nd
 
 
 def backward_field(
-    target: np.ndarray, source: np.ndarray, triangles: np.ndarray, shape: tuple[int, int], step: int
+    target: np.ndarray, source: np.ndarray, triangles: np.ndarray, shape: tuple[int, int], step: int,
+    *, outside: float = 0.0,
 ) -> np.ndarray:
-    """(gh, gw, 2) float32 source − target offsets sampled on a grid, 0 outside the mesh.
+    """(gh, gw, 2) float32 source − target offsets sampled on a grid, `outside` off the mesh.
 
     target, source: (V, 2) vertex positions in pixels. triangles: (F, 3) vertex indices.
     shape: (gh, gw) grid size; grid point (i, j) sits at pixel ((j + 0.5)·step − 0.5,
     (i + 0.5)·step − 0.5), the sample positions cv2.resize uses when it upsamples by `step`.
     """
     gh, gw = shape
-    field = np.zeros((gh, gw, 2), np.float32)
+    field = np.full((gh, gw, 2), outside, np.float32)
     grid_target = (target[triangles] + 0.5) / step - 0.5  # (F, 3, 2) in grid units
     affines, ok = _offset_affines(grid_target, (source[triangles] + 0.5) / step - 0.5)
     t, y, left, right = _row_spans(grid_target[ok], gh, gw)

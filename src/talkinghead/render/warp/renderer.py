@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ...face import landmarks as lm
 from ...types import EXPRESSION_CHANNELS, MotionTrack, Portrait
 from . import deform
 from .eyes import Eye, draw_eyes, eyes_of
@@ -23,6 +24,26 @@ from .rig import WarpRig, build_rig
 
 FIELD_CELLS = 160  # the displacement field's resolution across the region's longer side
 _GAZE = [EXPRESSION_CHANNELS.index("gaze_x"), EXPRESSION_CHANNELS.index("gaze_y")]
+
+
+@dataclass(frozen=True)
+class DetailWindow:
+    """An opening (an eye, the mouth) whose map is computed at full resolution every frame.
+
+    Where lids or lips close, the map jumps from one side of the opening to the other; a coarse
+    map interpolated across that jump would sample the eyeball or teeth in between.
+    """
+
+    contour: np.ndarray  # (N,) vertex indices around the opening
+    triangles: np.ndarray  # (F, 3) the triangles around it, enough to cover its box
+
+
+def _detail_window(rig: WarpRig, contour: tuple[int, ...]) -> DetailWindow:
+    points = rig.rest[:, :2]
+    centre = points[list(contour)].mean(0)
+    reach = 1.2 * np.linalg.norm(points[list(contour)] - centre, axis=1).max()
+    near = np.linalg.norm(points - centre, axis=1) < reach
+    return DetailWindow(np.array(contour), rig.triangles[near[rig.triangles].all(1)])
 
 
 @dataclass(frozen=True)
@@ -37,6 +58,8 @@ class PreparedPortrait:
     mouth_opening: np.ndarray  # (11,) pixels: the photo's own opening, left as it is
     step: int  # field grid spacing, pixels
     grid: np.ndarray  # (gh, gw, 2) float32: image x, y of the field's grid points, one beyond the region
+    face_box: tuple[int, int, int, int]  # x0, y0, x1, y1 in region pixels: resampled with cubic filtering
+    details: tuple[DetailWindow, ...]
 
 
 def prepare(portrait: Portrait) -> PreparedPortrait:
@@ -49,6 +72,9 @@ def prepare(portrait: Portrait) -> PreparedPortrait:
     gy, gx = np.mgrid[-1 : rows - 1, -1 : cols - 1].astype(np.float32)
     grid = np.dstack([x0 + (gx + 0.5) * step - 0.5, y0 + (gy + 0.5) * step - 0.5])
     corners = rig.rest[[78, 308], :2]
+    fx0, fy0, fx1, fy1 = portrait.face.box
+    margin = (fx1 - fx0) // 10
+    face_box = (max(fx0 - margin - x0, 0), max(fy0 - margin - y0, 0), min(fx1 + margin - x0, x1 - x0), min(fy1 + margin - y0, y1 - y0))
     return PreparedPortrait(
         photo=np.ascontiguousarray(portrait.image),
         rig=rig,
@@ -58,6 +84,15 @@ def prepare(portrait: Portrait) -> PreparedPortrait:
         mouth_opening=opening_per_column(rig.rest[:, :2], rig.interior_bottom, rig.mouth_open),
         step=step,
         grid=grid,
+        face_box=face_box,
+        details=tuple(
+            _detail_window(rig, contour)
+            for contour in (
+                lm.RIGHT_EYE_UPPER + lm.RIGHT_EYE_LOWER,
+                lm.LEFT_EYE_UPPER + lm.LEFT_EYE_LOWER,
+                lm.LIPS_INNER_UPPER + lm.LIPS_INNER_LOWER,
+            )
+        ),
     )
 
 
@@ -68,22 +103,45 @@ def render_region(p: PreparedPortrait, lip: np.ndarray, expression: np.ndarray, 
     shaped = deform.shaped_vertices(rig, lip, expression)
     moved = deform.posed_vertices(rig, shaped, pose)[:, :2]
     rest = rig.rest[:, :2].astype(np.float64)
+    source = rest + np.tensordot(lip, rig.lip_source_shift, axes=1) + np.tensordot(expression, rig.expression_source_shift, axes=1)
 
     # Backward map on a coarse grid over the region, upsampled to every pixel: the map is
     # smooth, and linear upsampling reproduces the still parts exactly.
     rh, rw, step = y1 - y0, x1 - x0, p.step
     origin = np.array([x0 - step, y0 - step], np.float64)  # the padded grid's corner
-    coarse = p.grid + backward_field(moved - origin, rest - origin, rig.triangles, p.grid.shape[:2], step)
+    coarse = p.grid + backward_field(moved - origin, source - origin, rig.triangles, p.grid.shape[:2], step)
     if step > 1:
         coarse = cv2.resize(coarse, (coarse.shape[1] * step, coarse.shape[0] * step), interpolation=cv2.INTER_LINEAR)
     pixel_map = coarse[step : step + rh, step : step + rw]
+    for window in p.details:
+        _refine(pixel_map, window, moved, source, (x0, y0))
     out = cv2.remap(p.photo, pixel_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+    # Bilinear resampling halves fine detail at half-pixel shifts; the face gets cubic filtering.
+    bx0, by0, bx1, by1 = p.face_box
+    out[by0:by1, bx0:bx1] = cv2.remap(p.photo, pixel_map[by0:by1, bx0:bx1], None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT101)
 
     rigid = deform.posed_vertices(rig, rig.rest.astype(np.float64), pose)[:, :2]
     gaze = (float(expression[_GAZE[0]]), float(expression[_GAZE[1]]))
     draw_eyes(out, p.photo, p.eyes, moved, rigid, rest, gaze, (x0, y0))
     draw_mouth(out, p.look, moved, rig.interior_bottom, rig.mouth_open, p.mouth_width, p.mouth_opening, (x0, y0))
     return out
+
+
+def _refine(pixel_map: np.ndarray, window: DetailWindow, moved: np.ndarray, source: np.ndarray, offset: tuple[int, int]) -> None:
+    """Recompute `pixel_map` (region pixels, in place) at full resolution around one opening."""
+    x0, y0 = offset
+    around = moved[window.contour]
+    lo = np.maximum(np.floor(around.min(0)).astype(int) - 3, [x0, y0])
+    hi = np.minimum(np.ceil(around.max(0)).astype(int) + 4, [x0 + pixel_map.shape[1], y0 + pixel_map.shape[0]])
+    if (hi - lo).min() <= 0:
+        return
+    h, w = hi[1] - lo[1], hi[0] - lo[0]
+    fine = backward_field(moved - lo, source - lo, window.triangles, (h, w), 1, outside=np.nan)
+    covered = ~np.isnan(fine[..., 0])
+    ys, xs = np.nonzero(covered)
+    patch = pixel_map[lo[1] - y0 : hi[1] - y0, lo[0] - x0 : hi[0] - x0]
+    patch[ys, xs, 0] = xs + lo[0] + fine[ys, xs, 0]
+    patch[ys, xs, 1] = ys + lo[1] + fine[ys, xs, 1]
 
 
 class WarpRenderer:

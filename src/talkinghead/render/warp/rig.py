@@ -19,7 +19,7 @@ import numpy as np
 
 from ...face import landmarks as lm
 from ...types import Face
-from .shapes import FaceFrame, build_shapes
+from .shapes import FaceFrame, build_shapes, build_source_shifts
 
 REGION_SCALE = 3.0  # region side / face size: room for hair, neck and head turns
 RING_GROWTH = (0.22, 0.55, 1.0)  # ring distance beyond the oval, in oval radii ...
@@ -38,6 +38,8 @@ class WarpRig:
     head_weight: np.ndarray  # (V,) float32 in [0, 1]: share of the head's rigid motion
     lip_shapes: np.ndarray  # (len(LIP_CHANNELS), V, 3) float32, pixels per unit of channel
     expression_shapes: np.ndarray  # (len(EXPRESSION_CHANNELS), V, 3) float32, likewise
+    lip_source_shift: np.ndarray  # (len(LIP_CHANNELS), V, 2) float32: where vertices sample from, per unit
+    expression_source_shift: np.ndarray  # (len(EXPRESSION_CHANNELS), V, 2) float32, likewise
     frame: FaceFrame
     pivot: np.ndarray  # (3,) float64 image pixels
     lower_interior: np.ndarray  # (9,) int: vertex indices of the interior's bottom edge
@@ -143,7 +145,9 @@ def build_rig(face: Face, photo: np.ndarray) -> WarpRig:
         _ring_triangles(first_ring, len(rings), len(lm.FACE_OVAL)),
     ]).astype(np.int32)
 
-    lip, expression = build_shapes(frame.to_face(rest), list(lower_interior))
+    q = frame.to_face(rest)
+    lip, expression = build_shapes(q, list(lower_interior))
+    lip_shift, expression_shift = build_source_shifts(q)
     # Shapes move the face only; the rings over hair and neck follow the head alone.
     lip[:, first_ring:] = 0
     expression[:, first_ring:] = 0
@@ -155,6 +159,8 @@ def build_rig(face: Face, photo: np.ndarray) -> WarpRig:
         head_weight=head_weight.astype(np.float32),
         lip_shapes=frame.displacement_to_image(lip).astype(np.float32),
         expression_shapes=frame.displacement_to_image(expression).astype(np.float32),
+        lip_source_shift=frame.displacement_to_image(lip_shift)[..., :2].astype(np.float32),
+        expression_source_shift=frame.displacement_to_image(expression_shift)[..., :2].astype(np.float32),
         frame=frame,
         pivot=pivot,
         lower_interior=lower_interior,
