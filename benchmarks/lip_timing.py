@@ -58,7 +58,8 @@ def closure_offsets(curves, meta, fps) -> list[int | None]:
         if word["word"][0] in "pbm":
             onset = int(word["start"] * fps)
             near = shut[np.abs(shut - onset) <= SEARCH_FRAMES]
-            offsets.append(int(near[np.argmin(np.abs(near - onset))] - onset) if near.size else None)
+            nearest = near[np.argmin(np.abs(near - onset))] if near.size else None
+            offsets.append(None if nearest is None else int(nearest - onset))
     return offsets
 
 
@@ -86,12 +87,14 @@ def main() -> None:
             if offsets:
                 print(f"{name}: closure offset from p/b/m onsets, {label} phones (frames): "
                       f"{['miss' if o is None else o for o in offsets]}")
-        truth, heard = viseme_frames(aligned, clip.duration), viseme_frames(recognized, clip.duration)
+        truth = viseme_frames(aligned, clip.duration)
+        heard = viseme_frames(recognized, clip.duration)
         agreement.append((truth == heard)[truth != "rest"].mean())
     print(f"aligned word starts, error in frames at {fps:g} fps: mean |e| "
           f"{np.mean(np.abs(starts)):.2f}, max {np.max(np.abs(starts)):.2f}, "
           f"all {np.round(starts, 1).tolist()}")
-    print(f"aligned word ends: mean |e| {np.mean(np.abs(ends)):.2f}, max {np.max(np.abs(ends)):.2f}")
+    print(f"aligned word ends: mean |e| {np.mean(np.abs(ends)):.2f}, "
+          f"max {np.max(np.abs(ends)):.2f}")
     print(f"recognised vs aligned viseme, speech frames agreeing: {np.mean(agreement):.0%}")
 
 

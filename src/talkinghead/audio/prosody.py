@@ -31,8 +31,9 @@ F0_MAX = 400.0  # Hz
 PITCH_RATE = 8000  # Hz: the voice's period shows below 4 kHz, and half the samples halve the cost
 YIN_WINDOW_S = 0.025  # integration window; longer than the longest period (1/F0_MIN)
 YIN_THRESHOLD = 0.15  # first dip of the normalised difference below this is the period
-VOICED_MAX = 0.45  # frames whose best dip stays above this are unvoiced (noise: ~0.8; the fast
-# spectral change between two voiced sounds can reach 0.4)
+# Frames whose best dip stays above VOICED_MAX are unvoiced: noise stays near 0.8, while the
+# fast spectral change between two voiced sounds can lift a voiced frame to 0.4.
+VOICED_MAX = 0.45
 
 SYLLABLE_S = 0.15  # syllable nuclei are at least this far apart
 MIN_PROMINENCE = 0.08  # a nucleus stands this far (loudness units) above its surroundings
@@ -42,7 +43,9 @@ PITCH_SCALE = 3.0  # ...and semitones above their median pitch that do the same
 EMPHASIS_MIN = 0.3  # weaker prominence is ordinary stress, not emphasis
 EMPHASIS_HALF_WIDTH_S = 0.12  # an emphasis bump rises and falls over this on each side
 
-MIN_PAUSE_S = 0.25
+PITCH_REACH_S = 0.05  # a nucleus's pitch is the highest within this of its loudness peak
+
+MIN_PAUSE_S = 0.25  # shorter gaps are stop closures and breaths inside a phrase
 
 
 @dataclass(frozen=True)
@@ -149,25 +152,33 @@ def _emphasis(loudness: np.ndarray, f0: np.ndarray, speech: np.ndarray, fps: flo
     nuclei, _ = find_peaks(
         smooth, distance=max(1, round(SYLLABLE_S * fps)), prominence=MIN_PROMINENCE
     )
-    if nuclei.size < 2:
-        return emphasis
-    semitones = np.where(f0 > 0, 12 * np.log2(np.maximum(f0, 1.0) / F0_MIN), np.nan)
-    reach = max(1, round(0.05 * fps))  # pitch near the loudness peak: the vowel's own
-    pitch = np.array([_nanmax(semitones[max(0, n - reach) : n + reach + 1]) for n in nuclei])
     bump = _bump(fps)
+    half = len(bump) // 2
+    for nucleus, score in zip(nuclei, _prominence(nuclei, smooth, f0, fps)):
+        if score < EMPHASIS_MIN:
+            continue
+        lo, hi = max(0, nucleus - half), min(frames, nucleus + half + 1)
+        piece = bump[lo - nucleus + half : hi - nucleus + half]
+        emphasis[lo:hi] = np.maximum(emphasis[lo:hi], min(1.0, score) * piece)
+    return emphasis
+
+
+def _prominence(nuclei: np.ndarray, loudness: np.ndarray, f0: np.ndarray, fps: float) -> np.ndarray:
+    """(N,) how much each nucleus stands out from the nuclei within CONTEXT_S: its loudness
+    above their mean in LOUD_SCALEs plus its pitch above their median in PITCH_SCALEs."""
+    semitones = np.where(f0 > 0, 12 * np.log2(np.maximum(f0, 1.0) / F0_MIN), np.nan)
+    reach = max(1, round(PITCH_REACH_S * fps))
+    pitch = np.array([_nanmax(semitones[max(0, n - reach) : n + reach + 1]) for n in nuclei])
+    scores = np.zeros(len(nuclei))
     for i, nucleus in enumerate(nuclei):
         around = (np.abs(nuclei - nucleus) <= CONTEXT_S * fps) & (nuclei != nucleus)
         if not around.any():
-            continue
-        louder = smooth[nucleus] - smooth[nuclei[around]].mean()
-        higher = pitch[i] - np.nanmedian(pitch[around]) if np.isfinite(pitch[around]).any() else 0
-        score = max(0.0, louder) / LOUD_SCALE + max(0.0, np.nan_to_num(higher)) / PITCH_SCALE
-        if score < EMPHASIS_MIN:
-            continue
-        lo, hi = max(0, nucleus - len(bump) // 2), min(frames, nucleus + len(bump) // 2 + 1)
-        piece = bump[lo - nucleus + len(bump) // 2 : hi - nucleus + len(bump) // 2]
-        emphasis[lo:hi] = np.maximum(emphasis[lo:hi], min(1.0, score) * piece)
-    return emphasis
+            continue  # a lone syllable has nothing to stand out from
+        louder = loudness[nucleus] - loudness[nuclei[around]].mean()
+        neighbours = pitch[around][np.isfinite(pitch[around])]
+        higher = pitch[i] - np.median(neighbours) if neighbours.size else 0.0
+        scores[i] = max(0.0, louder) / LOUD_SCALE + max(0.0, np.nan_to_num(higher)) / PITCH_SCALE
+    return scores
 
 
 def _nanmax(values: np.ndarray) -> float:

@@ -18,7 +18,6 @@ audio; the loudness scaling keeps the motion in proportion to the voice either w
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,8 +27,6 @@ from talkinghead.audio.loudness import loudness_envelope
 from talkinghead.audio.phones import PhoneSegment, align_transcript, recognize_phones
 from talkinghead.motion.visemes import BY_PHONE, GLIDE_FRACTION, GLIDES, Viseme, phone_to_viseme
 from talkinghead.types import LIP_CHANNELS, AudioClip
-
-log = logging.getLogger("talkinghead")
 
 JAW = LIP_CHANNELS.index("jaw_open")
 LIP_SHAPE = [LIP_CHANNELS.index("lips_wide"), LIP_CHANNELS.index("lips_round")]
