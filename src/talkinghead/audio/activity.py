@@ -1,9 +1,9 @@
-"""Where the speech is: an energy-based speech/pause decision per frame.
+"""Where the speech is: a speech/pause decision per frame.
 
-Used to cut long audio at pauses before phone decoding and to mark pauses for prosody. It is
-relative to the clip itself (its noise floor and its loud speech), so recording gain does not
-matter; it cannot separate speech from loud non-speech sounds (music, a door), which count as
-speech here.
+Used to cut long audio at pauses before phone decoding and to mark pauses for prosody. The
+boundaries come from the clip's energy, relative to its own noise floor and loud speech (so
+recording gain does not matter, and timing is sharp); the Silero voice-activity model then
+vetoes stretches that are loud but not speech (music, a door, a steady tone).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from talkinghead.audio.loudness import FLOOR_DB, frame_rms_db
+from talkinghead.audio.vad import voice_per_frame
 
 NOISE_PERCENTILE = 10  # the quietest 10 % of frames estimate the background level
 LOUD_PERCENTILE = 95  # the loud speech level, as in the loudness envelope
@@ -19,6 +20,7 @@ MARGIN_FRACTION = 0.25  # ...and a quarter of the way from the background to lou
 # but never more than MIN_MARGIN_DB below the loud level: audio without quiet stretches
 # (continuous speech, a test tone) is all speech, not all background
 BRIDGE_S = 0.12  # quiet gaps shorter than this are inside speech (stop closures, "p" in "apple")
+VOICE_VETO = 0.15  # a loud stretch whose voice probability never reaches this is not speech
 
 
 def speech_activity(samples: np.ndarray, rate: int, fps: float, frame_count: int) -> np.ndarray:
@@ -34,6 +36,10 @@ def speech_activity(samples: np.ndarray, rate: int, fps: float, frame_count: int
     for start, end in runs(~speech):
         if end - start < BRIDGE_S * fps and 0 < start and end < frame_count:
             speech[start:end] = True
+    voice = voice_per_frame(samples, fps, frame_count)
+    for start, end in runs(speech):
+        if voice[start:end].max() < VOICE_VETO:
+            speech[start:end] = False
     return speech
 
 
