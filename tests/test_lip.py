@@ -8,9 +8,10 @@ import pytest
 from speech_fixtures import frame_of, load
 
 from talkinghead.audio.loudness import loudness_envelope
-from talkinghead.audio.phones import SILENCE, PhoneSegment, align_transcript
-from talkinghead.motion.lip import MAX_SPEED, lip_curves, lip_motion
-from talkinghead.types import LIP_CHANNELS
+from talkinghead.audio.features import analyze_audio
+from talkinghead.audio.phones import SILENCE, align_transcript
+from talkinghead.motion.lip import MAX_SPEED, lip_curves
+from talkinghead.types import LIP_CHANNELS, PhoneSegment
 
 FPS = 25.0
 JAW, WIDE, ROUND, PRESS, TUCK = (
@@ -36,7 +37,12 @@ def aligned(words):
 @pytest.fixture(scope="module")
 def recognized(words):
     """Curves of the words fixture from recognised phones (no transcript)."""
-    return lip_motion(words.clip, FPS, words.clip.frame_count(FPS)).curves
+    return lip_of(words.clip, FPS)
+
+
+def lip_of(clip, fps, transcript=None):
+    features = analyze_audio(clip, fps, transcript=transcript)
+    return lip_curves(list(features.phones), features.loudness, fps)
 
 
 def closed(curves: np.ndarray) -> np.ndarray:
@@ -137,22 +143,21 @@ def test_louder_speech_opens_the_jaw_wider_but_closures_stay_closed():
         assert closed(curves)[frame_of(0.7, FPS) : frame_of(0.8, FPS) + 1].any()
 
 
-def test_lip_motion_says_where_its_phones_came_from(words):
-    frames = words.clip.frame_count(FPS)
-    with_text = lip_motion(words.clip, FPS, frames, transcript=words.transcript)
-    assert with_text.source == "aligned"
+def test_audio_analysis_says_where_its_phones_came_from(words):
+    with_text = analyze_audio(words.clip, FPS, transcript=words.transcript)
+    assert with_text.phone_source == "aligned"
     assert [p.phone for p in with_text.phones if p.phone != SILENCE][:3] == ["M", "AE", "P"]
-    for analysis in (with_text, lip_motion(words.clip, 30.0, 200)):
-        assert analysis.curves.dtype == np.float32
-        assert analysis.curves.shape[1] == len(LIP_CHANNELS)
-        assert 0.0 <= analysis.curves.min() and analysis.curves.max() <= 1.0
-    assert lip_motion(words.clip, 30.0, 200).source == "recognized"
-    assert lip_motion(words.clip, 30.0, 200).curves.shape[0] == 200
+    without = analyze_audio(words.clip, 30.0)
+    assert without.phone_source == "recognized"
+    for features in (with_text, without):
+        curves = lip_curves(list(features.phones), features.loudness, features.fps)
+        assert curves.dtype == np.float32 and curves.shape == (features.frame_count, len(LIP_CHANNELS))
+        assert 0.0 <= curves.min() and curves.max() <= 1.0
 
 
 def test_non_english_speech_moves_the_mouth_and_rests_in_silence():
     spanish = load("spanish")
-    curves = lip_motion(spanish.clip, FPS, spanish.clip.frame_count(FPS)).curves
+    curves = lip_of(spanish.clip, FPS)
     (sentence,) = spanish.words
     speaking = word_frames(curves, sentence)
     assert speaking[:, JAW].max() > 0.4  # it opens...

@@ -7,7 +7,7 @@ from types import ModuleType
 from pathlib import Path
 
 import talkinghead
-from talkinghead.config import option_fields
+from talkinghead.config import flag_of, option_fields
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -20,10 +20,15 @@ def test_public_names_are_exactly_all():
 
 def test_readme_documents_every_option_with_its_default():
     for f in option_fields():
-        flag = "--" + f.name.replace("_", "-")
-        row = next((line for line in README.splitlines() if line.startswith(f"| `{flag}")), None)
+        flag = flag_of(f)
+        row = next((line for line in README.splitlines() if line.startswith(f"| `{flag} ") or line.startswith(f"| `{flag}`")), None)
         assert row is not None, f"README has no row for {flag}"
-        default = "off" if f.default is None and f.name != "face_index" else ("largest" if f.name == "face_index" else f"{f.default:g}")
+        if f.name == "face_index":
+            default = "largest"
+        elif f.default is None:
+            default = "off"
+        else:
+            default = f.default if isinstance(f.default, str) else f"{f.default:g}"
         assert f"| {default} |" in row, f"README gives another default for {flag}: {row}"
 
 

@@ -17,7 +17,9 @@ from .config import AnimateConfig, FaceConfig
 from .face.analysis import analyze_face
 from .face.crop import crop_portrait, face_crop
 from .image import even_size, limit_size, load_image
+from .errors import MotionError
 from .motion.generate import generate_motion
+from .motion.track_io import load_motion
 from .render.warp.renderer import WarpRenderer
 from .types import AudioClip, MotionTrack, Portrait
 from .video.writer import VideoWriter, check_output_path
@@ -69,12 +71,12 @@ class Animator:
         return audio if isinstance(audio, AudioClip) else load_audio(audio, max_duration=config.output.max_duration)
 
     def motion(self, audio: AudioInput, **overrides: Any) -> MotionTrack:
-        """The motion track for `audio`, each level scaled by its weight."""
+        """The motion track for `audio` (or the one in `motion_file`), each level scaled by its weight."""
         config = self._config_for_call(overrides)
         clip = self.load_audio(audio, **overrides)
-        features = analyze_audio(clip, config.output.fps)
-        m = config.motion
-        return generate_motion(features, seed=m.seed).weighted(lip=m.lip_weight, expression=m.expression_weight, pose=m.pose_weight)
+        m, fps = config.motion, config.output.fps
+        track = fitted_track(m.motion_file, clip.frame_count(fps), fps) if m.motion_file else make_motion(clip, config)
+        return track.weighted(lip=m.lip_weight, expression=m.expression_weight, pose=m.pose_weight)
 
     def frames(self, motion: MotionTrack) -> Iterator[np.ndarray]:
         """(H, W, 3) uint8 RGB frames of the portrait moving as `motion` says, one at a time."""
@@ -97,6 +99,34 @@ class Animator:
             for frame in tqdm(self.frames(motion), total=motion.frame_count, unit="frame", desc="rendering", disable=not progress, leave=False):
                 video.write(frame)
         return path
+
+
+def make_motion(clip: AudioClip, config: AnimateConfig) -> MotionTrack:
+    """The unweighted motion track the speech in `clip` calls for."""
+    m = config.motion
+    features = analyze_audio(clip, config.output.fps, transcript=read_transcript(m.transcript))
+    return generate_motion(features, seed=m.seed, gaze=m.gaze, emotion=m.emotion, emotion_intensity=m.emotion_intensity)
+
+
+def read_transcript(value: str | None) -> str | None:
+    """--transcript takes the words themselves or a text file holding them."""
+    if value and len(value) < 4096 and Path(value).is_file():
+        return Path(value).read_text(encoding="utf-8", errors="replace")
+    return value
+
+
+def fitted_track(path: str | os.PathLike, frames: int, fps: float) -> MotionTrack:
+    """A saved track, checked to cover the video's `frames` frames at `fps`; cut if longer."""
+    track = load_motion(path)
+    name = Path(path).name
+    if abs(track.fps - fps) > 1e-3:
+        raise MotionError(f"{name} runs at {track.fps:g} fps, the video at {fps:g}: pass --fps {track.fps:g} or remake the track")
+    if track.frame_count < frames:
+        raise MotionError(
+            f"{name} has {track.frame_count} frames but the audio needs {frames} at {fps:g} fps: "
+            "make the track from the same audio"
+        )
+    return MotionTrack(track.fps, track.lip[:frames], track.expression[:frames], track.pose[:frames], track.meta)
 
 
 def animate(image: ImageInput, audio: AudioInput, output: str | os.PathLike, *, progress: bool = True, **options: Any) -> Path:

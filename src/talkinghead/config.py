@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .motion.expression import EMOTIONS, GAZE_MODES
 
 
 def knob(default: Any, help: str, *, bounds: tuple[float, float] | None = None, **extra: Any) -> Any:
@@ -26,6 +27,11 @@ class MotionConfig:
     expression_weight: float = knob(1.0, "amplitude of blinks, gaze and brows: 0 freezes them, up to 2", bounds=(0, 2))
     pose_weight: float = knob(1.0, "amplitude of head motion: 0 holds the head still, up to 2", bounds=(0, 2))
     seed: int = knob(0, "random seed of blinks and head motion; the same seed gives the same video", bounds=(0, 2**32 - 1))
+    transcript: str | None = knob(None, "what is said (text, or a text file): mouth shapes are aligned to these words instead of recognised", metavar="TEXT_OR_FILE")
+    gaze: str = knob("camera", "where the eyes look: at the camera with small saccades, also glancing away in pauses (natural), or fixed", choices=GAZE_MODES)
+    emotion: str = knob("neutral", "expression under the speech", choices=tuple(EMOTIONS))
+    emotion_intensity: float = knob(1.0, "strength of --emotion, 0 to 2", bounds=(0, 2))
+    motion_file: Path | None = knob(None, "render this motion track (JSON or CSV from `talkinghead motion`) instead of one made from the audio", metavar="TRACK", flag="--motion")
 
 
 @dataclass(frozen=True)
@@ -59,12 +65,13 @@ class AnimateConfig:
         """Itself, or InputError naming the first option outside its range."""
         for group in (getattr(self, g.name) for g in dataclasses.fields(self)):
             for f in dataclasses.fields(group):
-                value, bounds = getattr(group, f.name), f.metadata.get("bounds")
-                if value is None or bounds is None:
+                value, bounds, choices = getattr(group, f.name), f.metadata.get("bounds"), f.metadata.get("choices")
+                if value is None:
                     continue
-                if not bounds[0] <= value <= bounds[1]:
-                    flag = "--" + f.name.replace("_", "-")
-                    raise InputError(f"{flag} {value} is out of range: use a value from {bounds[0]:g} to {bounds[1]:g}")
+                if bounds is not None and not bounds[0] <= value <= bounds[1]:
+                    raise InputError(f"{flag_of(f)} {value} is out of range: use a value from {bounds[0]:g} to {bounds[1]:g}")
+                if choices is not None and value not in choices:
+                    raise InputError(f"{flag_of(f)} {value!r} is not one of {', '.join(choices)}")
         if self.output.size is not None and self.output.size % 2:
             raise InputError(f"--size {self.output.size} must be even (H.264 needs even sizes)")
         return self
@@ -91,6 +98,11 @@ def option_fields() -> list[dataclasses.Field]:
     """Every leaf option of AnimateConfig, in CLI order."""
     groups = [f.default_factory() for f in dataclasses.fields(AnimateConfig)]  # type: ignore[misc]
     return [f for group in groups for f in dataclasses.fields(group)]
+
+
+def flag_of(f: dataclasses.Field) -> str:
+    """The CLI flag of an option: its name with dashes, unless it names its own."""
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
 
 def option_names() -> set[str]:

@@ -31,7 +31,7 @@ from pocketsphinx import Decoder, get_model_path
 
 from talkinghead.audio.activity import runs, speech_activity
 from talkinghead.audio.pronounce import spelled_phones, transcript_words
-from talkinghead.types import AudioClip
+from talkinghead.types import AudioClip, PhoneSegment
 
 log = logging.getLogger("talkinghead")
 
@@ -63,15 +63,6 @@ MIN_SPEECH_COVER = 0.6  # an alignment must place words on this share of the spe
 # its expected words minus SLACK and may say up to SLACK more (the acoustics choose).
 SLACK_WORDS = 2
 SLACK_FRACTION = 0.25
-
-
-@dataclass(frozen=True)
-class PhoneSegment:
-    """One phone, or silence, with its time span in the clip."""
-
-    phone: str  # ARPAbet without stress ("AA", "P", ...) or SILENCE
-    start: float  # seconds
-    end: float  # seconds
 
 
 @dataclass(frozen=True)

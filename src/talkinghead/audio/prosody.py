@@ -15,8 +15,6 @@ Language-independent: nothing here depends on English.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import scipy.fft
 from scipy.ndimage import median_filter, uniform_filter1d
@@ -24,7 +22,7 @@ from scipy.signal import find_peaks, resample_poly
 
 from talkinghead.audio.activity import pause_mask, speech_activity
 from talkinghead.audio.loudness import loudness_envelope
-from talkinghead.types import AudioClip
+from talkinghead.types import AudioClip, Prosody
 
 F0_MIN = 60.0  # Hz
 F0_MAX = 400.0  # Hz
@@ -46,17 +44,6 @@ EMPHASIS_HALF_WIDTH_S = 0.12  # an emphasis bump rises and falls over this on ea
 PITCH_REACH_S = 0.05  # a nucleus's pitch is the highest within this of its loudness peak
 
 MIN_PAUSE_S = 0.25  # shorter gaps are stop closures and breaths inside a phrase
-
-
-@dataclass(frozen=True)
-class Prosody:
-    """Per-video-frame prosody."""
-
-    fps: float
-    f0: np.ndarray  # (T,) float32 Hz, 0 where unvoiced
-    voiced: np.ndarray  # (T,) bool
-    emphasis: np.ndarray  # (T,) float32 in [0, 1]: bumps on emphasised syllables, else 0
-    pauses: np.ndarray  # (T,) bool: non-speech lasting at least MIN_PAUSE_S
 
 
 def analyze_prosody(clip: AudioClip, fps: float, frame_count: int) -> Prosody:

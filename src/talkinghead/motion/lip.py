@@ -19,14 +19,11 @@ audio; the loudness scaling keeps the motion in proportion to the voice either w
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
-from talkinghead.audio.loudness import loudness_envelope
-from talkinghead.audio.phones import PhoneSegment, align_transcript, recognize_phones
 from talkinghead.motion.visemes import BY_PHONE, GLIDE_FRACTION, GLIDES, Viseme, phone_to_viseme
-from talkinghead.types import LIP_CHANNELS, AudioClip
+from talkinghead.types import LIP_CHANNELS, PhoneSegment
 
 JAW = LIP_CHANNELS.index("jaw_open")
 LIP_SHAPE = [LIP_CHANNELS.index("lips_wide"), LIP_CHANNELS.index("lips_round")]
@@ -50,31 +47,6 @@ class Key:
     viseme: Viseme
     start: float  # seconds
     end: float  # seconds
-
-
-@dataclass(frozen=True)
-class LipAnalysis:
-    """What the lip level made of the speech."""
-
-    phones: list[PhoneSegment]
-    source: Literal["recognized", "aligned"]  # where the phones came from
-    curves: np.ndarray  # (T, len(LIP_CHANNELS)) float32 in [0, 1]
-
-
-def lip_motion(
-    clip: AudioClip, fps: float, frame_count: int, *, transcript: str | None = None
-) -> LipAnalysis:
-    """Phones, their source and the lip curves of a clip, in one call.
-
-    With a transcript the phones are force-aligned to it (chunks where that fails are
-    recognised instead, with a warning); without one they are recognised.
-    """
-    if transcript is None:
-        phones, source = recognize_phones(clip), "recognized"
-    else:
-        phones, source = align_transcript(clip, transcript), "aligned"
-    loudness = loudness_envelope(clip.samples, clip.rate, fps, frame_count)
-    return LipAnalysis(phones, source, lip_curves(phones, loudness, fps))
 
 
 def lip_curves(phones: list[PhoneSegment], loudness: np.ndarray, fps: float) -> np.ndarray:
