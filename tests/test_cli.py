@@ -170,3 +170,30 @@ def test_options_out_of_range(flag, value, tmp_path, inputs, capsys):
     code, err = run(["animate", image, audio, "-o", tmp_path / "out.mp4", flag, value], capsys)
     assert code == 2 and flag in err and err.count("\n") == 1
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_ctrl_c_leaves_no_partial_file(tmp_path, inputs):
+    import signal
+    import time
+
+    image, audio = inputs
+    long_audio = tmp_path / "long.wav"
+    with wave.open(str(long_audio), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes((np.random.default_rng(0).normal(0, 3000, 16000 * 120)).astype(np.int16).tobytes())
+    out = tmp_path / "out.mp4"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "talkinghead.cli", "animate", str(image), str(long_audio), "-o", str(out)],
+        stderr=subprocess.PIPE, text=True,
+    )
+    # Wait until frames are being written (the hidden partial file exists), then interrupt.
+    deadline = time.time() + 120
+    while not list(tmp_path.glob(".out*")) and time.time() < deadline and process.poll() is None:
+        time.sleep(0.1)
+    assert process.poll() is None, process.stderr.read()
+    process.send_signal(signal.SIGINT)
+    err = process.communicate(timeout=60)[1]
+    assert process.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    assert not out.exists() and not list(tmp_path.glob(".out*"))
