@@ -39,8 +39,22 @@ def _mean_colour(photo: np.ndarray, polygon: np.ndarray, hole: np.ndarray | None
     return np.median(pixels, axis=0).astype(np.float32) if len(pixels) else None
 
 
-def mouth_look(photo: np.ndarray, points: np.ndarray) -> MouthLook:
-    """Colours for the synthetic interior, from the photo around the mouth ((478, ≥2) points)."""
+def _photo_teeth(photo: np.ndarray, inner: np.ndarray) -> np.ndarray | None:
+    """The colour of the teeth the photo shows: its brightest, least coloured interior pixels."""
+    mask = np.zeros(photo.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(inner).astype(np.int32)], 1)
+    pixels = photo[mask.astype(bool)].astype(np.float32)
+    if len(pixels) < 10:
+        return None
+    whiteness = pixels.min(1) - 0.5 * (pixels.max(1) - pixels.min(1))
+    return np.median(pixels[whiteness >= np.percentile(whiteness, 75)], axis=0).astype(np.float32)
+
+
+def mouth_look(photo: np.ndarray, points: np.ndarray, photo_open: bool) -> MouthLook:
+    """Colours for the synthetic interior, from the photo around the mouth ((478, ≥2) points).
+
+    When the photo shows its teeth, drawn teeth take their colour, so old and new match.
+    """
     xy = points[:, :2]
     outer = np.concatenate([xy[list(lm.LIPS_OUTER_UPPER)], xy[list(lm.LIPS_OUTER_LOWER)][::-1]])
     inner = np.concatenate([xy[list(lm.LIPS_INNER_UPPER)], xy[list(lm.LIPS_INNER_LOWER)][::-1]])
@@ -53,10 +67,11 @@ def mouth_look(photo: np.ndarray, points: np.ndarray) -> MouthLook:
     exposure = np.clip(skin.mean() / 165.0, 0.45, 1.05)
     # The inside is redder than lips without lipstick, and as lit as the face.
     inside = 0.5 * lip + 0.5 * MOUTH_RED * exposure
+    teeth = _photo_teeth(photo, inner) if photo_open else None
     return MouthLook(
         cavity=(inside * 0.3).astype(np.float32),
         tongue=(inside * 0.8).astype(np.float32),
-        teeth=(TEETH_WHITE * exposure).astype(np.float32),
+        teeth=teeth if teeth is not None else (TEETH_WHITE * exposure).astype(np.float32),
     )
 
 

@@ -79,7 +79,7 @@ def prepare(portrait: Portrait) -> PreparedPortrait:
         photo=np.ascontiguousarray(portrait.image),
         rig=rig,
         eyes=eyes_of(rig.rest),
-        look=mouth_look(portrait.image, portrait.face.landmarks),
+        look=mouth_look(portrait.image, portrait.face.landmarks, rig.mouth_open),
         mouth_width=float(np.linalg.norm(corners[1] - corners[0])),
         mouth_opening=opening_per_column(rig.rest[:, :2], rig.interior_bottom, rig.mouth_open),
         step=step,
