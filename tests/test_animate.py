@@ -153,3 +153,11 @@ def test_inputs_are_never_modified(tmp_path, photo):
     animate(image, (samples, 16000), tmp_path / "x.mp4", progress=False)
     assert np.array_equal(image, photo) and np.array_equal(samples, kept)
     assert load_image(PORTRAIT).shape == photo.shape
+
+
+def test_audio_from_a_video_file(tmp_path, demo_video):
+    # Another video's sound track drives the portrait; that sound is muxed in as it is.
+    out = animate(PORTRAIT, demo_video, tmp_path / "dub.mp4", size=128, progress=False)
+    info, source = probe_media(out), probe_media(demo_video)
+    assert info.has_audio and abs(info.duration - source.duration) <= 1 / FPS
+    assert (info.width, info.height) == (128, 128)
