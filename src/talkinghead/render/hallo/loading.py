@@ -132,12 +132,15 @@ def load_net(path: str | Path, unet: dict, audio_layers: int, audio_width: int) 
 
 
 def _load_state(path: Path) -> dict[str, torch.Tensor]:
+    """The checkpoint's tensors, memory-mapped when the file allows it (no copy until used)."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError:  # a legacy (non-zip) torch file cannot be memory-mapped
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unreadable file is the same user problem
-        raise ModelError(f"{path} cannot be read as a PyTorch checkpoint ({error}); {DOWNLOAD_HINT}.") from error
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # a legacy (non-zip) torch file cannot be memory-mapped
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - whatever the reason, the file is unusable
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ModelError(f"{path} cannot be read as a PyTorch checkpoint ({first_line}); {DOWNLOAD_HINT}.") from error
 
 
 def _shape(state: dict, key: str, path) -> torch.Size:
