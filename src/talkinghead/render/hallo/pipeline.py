@@ -178,7 +178,7 @@ class HalloPipeline:
     def encode_portrait(self, reference: np.ndarray, landmarks: np.ndarray, guidance: bool) -> PortraitConditions:
         """reference (S, S, 3) uint8 RGB, landmarks (478, 2|3) → the per-video conditions."""
         size = reference.shape[0]
-        pixels = (torch.from_numpy(np.ascontiguousarray(reference)).permute(2, 0, 1).float() / 255.0 - 0.5) / 0.5
+        pixels = (torch.tensor(reference).permute(2, 0, 1).float() / 255.0 - 0.5) / 0.5
         embedding = torch.from_numpy(self.face_embedder(reference))
         masks = hallo_masks(landmarks, size)
         to_tensors = lambda levels: tuple(torch.from_numpy(m).reshape(-1) for m in levels)  # noqa: E731
