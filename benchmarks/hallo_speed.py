@@ -142,7 +142,7 @@ def run(pipe: HalloPipeline, meter: Meter, args, model: str) -> None:
     meter.wrap(pipe, "encode_portrait", "portrait")
     if pipe.separator is not None:
         meter.wrap(pipe, "separator", "speech: vocal separation")
-    meter.wrap(pipe, "audio_encoder", "speech: wav2vec2")
+    meter.wrap(pipe, "audio_encoder", "speech: wav2vec2")  # both inside pipe.encode_speech
     meter.wrap(pipe.net.reference_unet, "forward", "ReferenceNet")
     meter.wrap(pipe.net.denoising_unet, "forward", "denoising (UNet calls)")
     meter.wrap(pipe, "decode", "VAE decoding")

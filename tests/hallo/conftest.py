@@ -27,3 +27,15 @@ def pipeline(weights_dir):
     from talkinghead.render.hallo.pipeline import HalloPipeline
 
     return HalloPipeline.from_pretrained(weights_dir, device="cpu")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """The tiny models gain nothing from a second thread, and when another process shares the
+    two cores, two OpenMP threads spin-wait into a ~5x slowdown; restored after each module."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -8,7 +8,8 @@ import torch
 
 from hallo_builders import face_landmarks, portrait
 from talkinghead.errors import ModelError
-from talkinghead.render.hallo import loading, pipeline as pipeline_module
+from talkinghead.render.hallo import loading
+from talkinghead.render.hallo.audio_encoder import frame_windows
 from talkinghead.render.hallo.pipeline import CLIP_FRAMES, HalloPipeline
 from talkinghead.types import AudioClip
 
@@ -66,9 +67,9 @@ def test_each_clip_is_the_pipeline_clip_generator(pipeline):
     audio = speech(0.5)
     frames = generate(pipeline, audio, seed=3, cfg_scale=3.5)
     portrait_conditions = pipeline.encode_portrait(portrait(SIZE), face_landmarks(SIZE), guidance=True)
-    features = pipeline.audio_encoder(pipeline.separator(audio), 25.0, CLIP_FRAMES)
+    features = pipeline.encode_speech(audio, 25.0)
     noise = torch.randn((1, 4, CLIP_FRAMES, SIZE // 8, SIZE // 8), generator=torch.Generator().manual_seed(3))
-    video = pipeline.generate_clip(portrait_conditions, pipeline_module.frame_windows(features, 0, CLIP_FRAMES), None, noise, steps=STEPS, cfg_scale=3.5)
+    video = pipeline.generate_clip(portrait_conditions, frame_windows(features, 0, CLIP_FRAMES), None, noise, steps=STEPS, cfg_scale=3.5)
     expected = (video.permute(0, 2, 3, 1) * 255).to(torch.uint8).numpy()
     assert len(frames) == 12 and all(np.array_equal(a, b) for a, b in zip(frames, expected))
 

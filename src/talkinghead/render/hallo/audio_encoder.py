@@ -37,14 +37,6 @@ class Wav2Vec2FrameEncoder:
         return cls(model, Wav2Vec2FeatureExtractor.from_pretrained(folder, local_files_only=True))
 
     @property
-    def layers(self) -> int:
-        return self.model.config.num_hidden_layers
-
-    @property
-    def width(self) -> int:
-        return self.model.config.hidden_size
-
-    @property
     def sample_rate(self) -> int:
         return self.feature_extractor.sampling_rate
 

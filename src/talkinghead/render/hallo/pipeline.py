@@ -24,7 +24,7 @@ from diffusers import AutoencoderKL, DDIMScheduler
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import Wav2Vec2Config
 
-from ...types import AudioClip
+from ...types import ANALYSIS_RATE, AudioClip
 from . import loading
 from .audio_encoder import Wav2Vec2FrameEncoder, frame_windows
 from .audio_module import MotionWeights, RegionMasks
@@ -154,9 +154,8 @@ class HalloPipeline:
         loading.check_fits(needed.activations, self.device, f"{size}×{size} frames")
         # 2. Encode the portrait: identity embedding, face region, region masks
         portrait = self.encode_portrait(reference, landmarks, guidance=cfg_scale > 1.0)
-        # 3. Encode the speech: (vocals,) wav2vec2 features per frame, padded to whole clips
-        speech = self.separator(audio) if self.separator is not None else audio.samples
-        features = self.audio_encoder(speech, fps, CLIP_FRAMES)
+        # 3. Encode the speech: wav2vec2 features per frame, padded to whole clips
+        features = self.encode_speech(audio, fps)
         total = audio.frame_count(fps)
         clips = math.ceil(total / CLIP_FRAMES)
         # 4. Generate clip by clip; one CPU generator draws every clip's noise, as the release
@@ -184,6 +183,12 @@ class HalloPipeline:
         to_tensors = lambda levels: tuple(torch.from_numpy(m).reshape(-1) for m in levels)  # noqa: E731
         region_masks = RegionMasks(to_tensors(masks.pose), to_tensors(masks.expression), to_tensors(masks.lip))
         return self.portrait_conditions(pixels, embedding, torch.from_numpy(masks.face_region), region_masks, guidance)
+
+    def encode_speech(self, audio: AudioClip, fps: float) -> torch.Tensor:
+        """(T, layers, width) wav2vec2 features of the vocals (separated first when the weights
+        folder has the separator), T = ceil(seconds · fps) rounded up to whole clips."""
+        speech = self.separator(audio) if self.separator is not None else audio.samples
+        return self.audio_encoder(speech, fps, CLIP_FRAMES)
 
     def portrait_conditions(
         self,
@@ -283,8 +288,8 @@ def _check_inputs(reference: np.ndarray, landmarks: np.ndarray, audio: AudioClip
         raise ValueError(f"reference side must be a multiple of 8, got {reference.shape[0]}")
     if landmarks.ndim != 2 or landmarks.shape[0] != 478 or landmarks.shape[1] not in (2, 3):
         raise ValueError(f"landmarks must be (478, 2 or 3) MediaPipe Face Mesh points, got {landmarks.shape}")
-    if len(audio.samples) == 0:
-        raise ValueError("audio has no samples")
+    if len(audio.samples) == 0 or audio.rate != ANALYSIS_RATE:
+        raise ValueError(f"audio must be non-empty {ANALYSIS_RATE} Hz samples, got {len(audio.samples)} at {audio.rate} Hz")
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
     return reference.shape[0]
