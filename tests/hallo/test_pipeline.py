@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -79,6 +81,14 @@ def test_runs_without_guidance_and_with_other_weights(pipeline):
     plain = generate(pipeline, audio, cfg_scale=1.0)
     weighted = generate(pipeline, audio, pose_weight=0.0, face_weight=2.0, lip_weight=0.5)
     assert len(plain) == len(weighted) == audio.frame_count(25.0)
+
+
+def test_without_the_separator_the_speech_goes_to_wav2vec2_directly(pipeline):
+    plain = copy.copy(pipeline)
+    plain.separator = None  # a weights folder without audio_separator/Kim_Vocal_2.onnx
+    audio = speech(0.3)
+    assert torch.equal(plain.encode_speech(audio, 25.0), pipeline.audio_encoder(audio.samples, 25.0, CLIP_FRAMES))
+    assert len(generate(plain, audio, fps=30.0)) == audio.frame_count(30.0) == 9
 
 
 def test_memory_is_checked_before_any_heavy_work(pipeline, monkeypatch):
