@@ -6,7 +6,7 @@ ModelProto{ir_version=1, opset_import=8, graph=7}, GraphProto{node=1, name=2, in
 input=11, output=12}, NodeProto{input=1, output=2, name=3, op_type=4, attribute=5},
 AttributeProto{name=1, i=3, ints=8, type=20}, TensorProto{dims=1, data_type=2, name=8,
 raw_data=9}, ValueInfoProto{name=1, type=2}, TypeProto{tensor_type=1},
-TypeProto.Tensor{elem_type=1, shape=2}, TensorShapeProto{dim=1}, Dimension{dim_value=1}.
+TypeProto.Tensor{elem_type=1, shape=2}, TensorShapeProto{dim=1}, Dimension{dim_value=1, dim_param=2}.
 """
 
 from __future__ import annotations
@@ -57,8 +57,9 @@ def node(op: str, inputs: list[str], outputs: list[str], name: str, **attributes
     return body
 
 
-def value_info(name: str, shape: tuple[int, ...]) -> bytes:
-    dims = b"".join(_bytes(1, _int(1, d)) for d in shape)
+def value_info(name: str, shape: tuple[int | str, ...]) -> bytes:
+    """A float tensor's name and shape; a str dimension is symbolic (dim_param)."""
+    dims = b"".join(_bytes(1, _str(2, d) if isinstance(d, str) else _int(1, d)) for d in shape)
     tensor_type = _int(1, FLOAT) + _bytes(2, dims)
     return _str(1, name) + _bytes(2, _bytes(1, tensor_type))
 
@@ -125,9 +126,10 @@ def arcface(side: int = 112, dim: int = 512, seed: int = 1, first_ops: tuple[str
     return model(nodes, initializers, [value_info("face", (1, 3, side, side))], [value_info("embedding", (1, dim))])
 
 
-def mdx(dim_f: int, dim_t: int, gain: float = 1.0) -> bytes:
-    """An MDX-Net-shaped separator: (1, 4, dim_f, dim_t) spectrogram planes → the same × gain."""
+def mdx(dim_f: int | str, dim_t: int | str, gain: float = 1.0) -> bytes:
+    """An MDX-Net-shaped separator: (1, 4, dim_f, dim_t) spectrogram planes → the same × gain
+    (str sizes are left symbolic in the model's signature)."""
     initializers = [tensor("gain", np.array([gain], np.float32))]
     nodes = [node("Mul", ["input", "gain"], ["output"], "Mul_0")]
-    shape = (1, 4, dim_f, dim_t)
+    shape = ("batch", 4, dim_f, dim_t)
     return model(nodes, initializers, [value_info("input", shape)], [value_info("output", shape)])

@@ -18,7 +18,15 @@ N_FFT, HOP, DIM_F, DIM_T = 512, 128, 256, 16
 
 def separator(gain: float, compensate: float = 1.0) -> VocalSeparator:
     session = ort.InferenceSession(hallo_onnx.mdx(DIM_F, DIM_T, gain))
-    return VocalSeparator(session, n_fft=N_FFT, hop=HOP, compensate=compensate)
+    return VocalSeparator(session, n_fft=N_FFT, hop=HOP, compensate=compensate, dim_f=DIM_F, dim_t=DIM_T)
+
+
+def test_sizes_come_from_the_model_or_from_the_parameters_when_symbolic():
+    fixed = VocalSeparator(ort.InferenceSession(hallo_onnx.mdx(DIM_F, DIM_T)), n_fft=N_FFT, hop=HOP, compensate=1.0, dim_f=1, dim_t=1)
+    symbolic = VocalSeparator(ort.InferenceSession(hallo_onnx.mdx("f", "t")), n_fft=N_FFT, hop=HOP, compensate=1.0, dim_f=DIM_F, dim_t=DIM_T)
+    assert (fixed.dim_f, fixed.dim_t) == (symbolic.dim_f, symbolic.dim_t) == (DIM_F, DIM_T)
+    audio = AudioClip(samples=tone(0.2))
+    assert np.allclose(symbolic(audio), fixed(audio), atol=1e-6)
 
 
 def tone(seconds: float, rate: int = 16000, frequency: float = 1000.0) -> np.ndarray:

@@ -30,18 +30,22 @@ SEPARATION_RATE = 44_100
 OUTPUT_RATE = 16_000
 PEAK = 0.9  # `normalization_threshold`
 OVERLAP = 0.25
-# Kim_Vocal_2's entry of audio-separator's MDX model data (dim_f and dim_t come from the ONNX input).
-KIM_VOCAL_2 = dict(n_fft=7680, hop=1024, compensate=1.009)
+# Kim_Vocal_2's entry of audio-separator's MDX model data (dim_t = 2^8), with its default hop.
+KIM_VOCAL_2 = dict(n_fft=7680, hop=1024, compensate=1.009, dim_f=3072, dim_t=256)
 
 
 class VocalSeparator:
     """AudioClip → (N,) float32 vocals, mono, 16 kHz."""
 
-    def __init__(self, session: ort.InferenceSession, *, n_fft: int, hop: int, compensate: float):
+    def __init__(self, session: ort.InferenceSession, *, n_fft: int, hop: int, compensate: float, dim_f: int, dim_t: int):
+        """dim_f / dim_t: frequency bins and frames the network takes, used where the ONNX input
+        shape leaves them symbolic."""
         self.session = session
-        _, channels, self.dim_f, self.dim_t = session.get_inputs()[0].shape
+        _, channels, model_f, model_t = session.get_inputs()[0].shape
         if channels != 4:
             raise ValueError(f"an MDX-Net model takes 4 spectrogram planes, this one {channels}")
+        self.dim_f = model_f if isinstance(model_f, int) else dim_f
+        self.dim_t = model_t if isinstance(model_t, int) else dim_t
         self.n_fft, self.hop, self.compensate = n_fft, hop, compensate
         self.window = torch.hann_window(n_fft, periodic=True)
 

@@ -12,8 +12,9 @@ Reproduced from the release (`scripts/inference.py` never calls `.eval()` and en
 checkpointing, so every 3D down/up block takes its checkpointing branch):
 - `down_blocks.3` and `up_blocks.0` run their resnets only; their motion modules have weights
   in `net.pth` but never run.
-- the motion frames are prepended in every motion module, and the motion weights reach every
-  audio module, including those of the down and up blocks.
+- the motion frames are prepended in every motion module, and the pose/expression/lip weights
+  (`motion_scale`) reach every audio module, including those of the down and up blocks.
+- the ReferenceNet rows are tiled over the frames (see `_reference_index`).
 The state-dict keys and their order equal the release's `denoising_unet.*`.
 """
 
