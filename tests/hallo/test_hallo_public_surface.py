@@ -13,8 +13,20 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def run_isolated(code: str) -> subprocess.CompletedProcess:
-    """Run `code` in a fresh interpreter where torch, diffusers and transformers cannot be imported."""
-    blocker = "import sys\nfor name in ('torch', 'diffusers', 'transformers'):\n    sys.modules[name] = None\n"
+    """Run `code` in a fresh interpreter where torch, diffusers and transformers cannot be imported
+    (as if the `hallo` extra were not installed)."""
+    blocker = textwrap.dedent(
+        """
+        import sys
+
+        class Absent:
+            def find_spec(self, name, path=None, target=None):
+                if name.partition(".")[0] in ("torch", "diffusers", "transformers"):
+                    raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+        sys.meta_path.insert(0, Absent())
+        """
+    )
     return subprocess.run(
         [sys.executable, "-c", blocker + textwrap.dedent(code)],
         capture_output=True,
