@@ -37,7 +37,7 @@ def tone(seconds: float, rate: int = 16000, frequency: float = 1000.0) -> np.nda
 def test_an_identity_network_gives_back_the_mix_at_16k_mono():
     audio = AudioClip(samples=tone(0.5))
     vocals = separator(gain=1.0)(audio)
-    assert vocals.dtype == np.float32 and abs(len(vocals) - len(audio.samples)) <= 2
+    assert vocals.dtype == np.float32 and len(vocals) == len(audio.samples)
     middle = slice(800, 7200)  # away from the resampler's edges
     assert np.corrcoef(vocals[middle], audio.samples[middle])[0, 1] > 0.99
     assert abs(np.abs(vocals[middle]).max() - 0.5) < 0.02  # peak 0.5 < 0.9: no limiting

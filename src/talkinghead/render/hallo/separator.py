@@ -55,10 +55,13 @@ class VocalSeparator:
         return cls(session, **KIM_VOCAL_2)
 
     def __call__(self, audio: AudioClip) -> np.ndarray:
+        """(len(audio.samples),) float32 vocals at 16 kHz, aligned with the clip's samples."""
         mix = _limit_peak(_stereo_mix(audio))
         vocals = _limit_peak(self.demix(mix) * self.compensate)
         # Written as 16-bit PCM by the release (x · 32767, truncated), then resampled by ffmpeg.
-        return _to_16k_mono((vocals.T * 32767).astype(np.int16))
+        speech = _to_16k_mono((vocals.T * 32767).astype(np.int16))
+        # Resampling may leave a sample more or less; the frame count follows the clip's samples.
+        return np.pad(speech, (0, max(0, len(audio.samples) - len(speech))))[: len(audio.samples)]
 
     def demix(self, mix: np.ndarray) -> np.ndarray:
         """(2, N) float32 at 44.1 kHz → (2, N) separated vocals (before `compensate`)."""
