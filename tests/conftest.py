@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from media import make_media
+from media import PORTRAIT, SPEECH, make_media
 
 
 @pytest.fixture
@@ -16,9 +16,6 @@ def media(tmp_path: Path) -> Callable[..., Path]:
     return lambda name, *args: make_media(tmp_path / name, *args)
 
 
-ROOT = Path(__file__).resolve().parents[1]
-PORTRAIT = ROOT / "assets" / "portrait.png"
-SPEECH = ROOT / "assets" / "speech.wav"
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import PORTRAIT, SPEECH
+from media import PORTRAIT, SPEECH
 from measure import best_lag, mouth_opening, face_points
 
 from talkinghead.api import Animator, animate

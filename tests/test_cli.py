@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import PORTRAIT, SPEECH
+from media import PORTRAIT, SPEECH
 
 from talkinghead import __version__
 from talkinghead.cli import main

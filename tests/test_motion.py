@@ -7,7 +7,7 @@ import json
 import cv2
 import numpy as np
 import pytest
-from conftest import PORTRAIT, SPEECH
+from media import PORTRAIT, SPEECH
 from measure import face_points
 from speech_fixtures import frame_of, load
 

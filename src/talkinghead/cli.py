@@ -80,7 +80,7 @@ def _motion_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_motion(args: argparse.Namespace) -> int:
-    from .api import make_motion
+    from .api import weighted_motion
     from .audio.decode import load_audio
     from .config import AnimateConfig
     from .motion.track_io import save_motion
@@ -89,8 +89,7 @@ def _run_motion(args: argparse.Namespace) -> int:
     config = AnimateConfig.from_options(**{name: getattr(args, name) for name in MOTION_OPTIONS})
     path = check_output_path(args.output, inputs=[args.audio])
     clip = load_audio(args.audio, max_duration=config.output.max_duration)
-    m = config.motion
-    track = make_motion(clip, config).weighted(lip=m.lip_weight, expression=m.expression_weight, pose=m.pose_weight)
+    track = weighted_motion(clip, config)
     save_motion(track, path)
     log.info("wrote %s: %d frames at %g fps, phones %s", path, track.frame_count, track.fps, track.meta["phones"])
     return 0

@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+
+BACKENDS = ("warp", "hallo")
+DEVICES = ("auto", "cuda", "mps", "cpu")
 from .motion.expression import EMOTIONS, GAZE_MODES
 
 
@@ -51,10 +54,21 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class BackendConfig:
+    backend: str = knob("warp", "renderer: warp (any CPU, nothing to download) or hallo (the Hallo diffusion model from --weights; a GPU is advised)", choices=BACKENDS)
+    weights: Path | None = knob(None, "Hallo's released pretrained_models/ folder (for --backend hallo)", metavar="DIR")
+    steps: int = knob(40, "denoising steps of --backend hallo", bounds=(1, 1000))
+    cfg_scale: float = knob(3.5, "classifier-free guidance of --backend hallo (1 turns it off)", bounds=(1, 20))
+    device: str = knob("auto", "where --backend hallo runs: auto picks cuda, then mps, then cpu", choices=DEVICES)
+    render_size: int | None = knob(None, "side of the square --backend hallo renders (default: the model's own, 512)", metavar="PX", bounds=(64, 2048))
+
+
+@dataclass(frozen=True)
 class AnimateConfig:
     motion: MotionConfig = field(default_factory=MotionConfig)
     face: FaceConfig = field(default_factory=FaceConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    backend: BackendConfig = field(default_factory=BackendConfig)
 
     @classmethod
     def from_options(cls, **options: Any) -> AnimateConfig:
@@ -74,6 +88,10 @@ class AnimateConfig:
                     raise InputError(f"{flag_of(f)} {value!r} is not one of {', '.join(choices)}")
         if self.output.size is not None and self.output.size % 2:
             raise InputError(f"--size {self.output.size} must be even (H.264 needs even sizes)")
+        if self.backend.backend == "hallo" and self.backend.weights is None:
+            raise InputError("--backend hallo needs --weights DIR: the pretrained_models folder of Hallo's release")
+        if self.backend.render_size is not None and self.backend.render_size % 8:
+            raise InputError(f"--render-size {self.backend.render_size} must be a multiple of 8")
         return self
 
     def replace(self, **options: Any) -> AnimateConfig:

@@ -148,6 +148,7 @@ class WarpRenderer:
     """Renders a MotionTrack on a Portrait by warping the photo (NumPy + OpenCV only)."""
 
     name = "warp"
+    device = "the CPU"
 
     def frames(self, portrait: Portrait, motion: MotionTrack) -> Iterator[np.ndarray]:
         """Yields (H, W, 3) uint8 RGB frames, one per motion frame."""
