@@ -103,7 +103,7 @@ def render_region(p: PreparedPortrait, lip: np.ndarray, expression: np.ndarray, 
     shaped = deform.shaped_vertices(rig, lip, expression)
     moved = deform.posed_vertices(rig, shaped, pose)[:, :2]
     rest = rig.rest[:, :2].astype(np.float64)
-    source = rest + np.tensordot(lip, rig.lip_source_shift, axes=1) + np.tensordot(expression, rig.expression_source_shift, axes=1)
+    source = rest + (np.concatenate([lip, expression]) @ rig.source_shifts).reshape(-1, 2)
 
     # Backward map on a coarse grid over the region, upsampled to every pixel: the map is
     # smooth, and linear upsampling reproduces the still parts exactly.

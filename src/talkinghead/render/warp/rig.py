@@ -36,10 +36,8 @@ class WarpRig:
     rest: np.ndarray  # (V, 3) float32, image pixels: vertex positions in the photo
     triangles: np.ndarray  # (F, 3) int32
     head_weight: np.ndarray  # (V,) float32 in [0, 1]: share of the head's rigid motion
-    lip_shapes: np.ndarray  # (len(LIP_CHANNELS), V, 3) float32, pixels per unit of channel
-    expression_shapes: np.ndarray  # (len(EXPRESSION_CHANNELS), V, 3) float32, likewise
-    lip_source_shift: np.ndarray  # (len(LIP_CHANNELS), V, 2) float32: where vertices sample from, per unit
-    expression_source_shift: np.ndarray  # (len(EXPRESSION_CHANNELS), V, 2) float32, likewise
+    shapes: np.ndarray  # (C, V * 3) float32: pixels per unit of each lip, then expression channel
+    source_shifts: np.ndarray  # (C, V * 2) float32: where vertices sample from, per unit, likewise
     frame: FaceFrame
     pivot: np.ndarray  # (3,) float64 image pixels
     lower_interior: np.ndarray  # (9,) int: vertex indices of the interior's bottom edge
@@ -157,10 +155,8 @@ def build_rig(face: Face, photo: np.ndarray) -> WarpRig:
         rest=rest.astype(np.float32),
         triangles=triangles,
         head_weight=head_weight.astype(np.float32),
-        lip_shapes=frame.displacement_to_image(lip).astype(np.float32),
-        expression_shapes=frame.displacement_to_image(expression).astype(np.float32),
-        lip_source_shift=frame.displacement_to_image(lip_shift)[..., :2].astype(np.float32),
-        expression_source_shift=frame.displacement_to_image(expression_shift)[..., :2].astype(np.float32),
+        shapes=frame.displacement_to_image(np.concatenate([lip, expression])).reshape(len(lip) + len(expression), -1).astype(np.float32),
+        source_shifts=frame.displacement_to_image(np.concatenate([lip_shift, expression_shift]))[..., :2].reshape(len(lip) + len(expression), -1).astype(np.float32),
         frame=frame,
         pivot=pivot,
         lower_interior=lower_interior,
