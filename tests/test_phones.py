@@ -107,7 +107,7 @@ def test_long_audio_is_split_at_pauses_and_the_text_spread_over_the_parts(caplog
     names = ("words", "sentence", "emphasis", "words", "emphasis", "sentence", "words")
     parts = [load(name) for name in names]
     clip = AudioClip(np.concatenate([part.clip.samples for part in parts]))
-    speech = _speech(_pcm(clip))
+    speech = _speech(clip)
     assert len(_chunks(_pcm(clip), speech, merge_up_to_s=ALIGN_CHUNK_S)) > 1
     with caplog.at_level(logging.WARNING, logger="talkinghead"):
         phones = align_transcript(clip, " ".join(part.transcript for part in parts))

@@ -108,7 +108,7 @@ def recognize_phones(clip: AudioClip) -> list[PhoneSegment]:
     pcm = _pcm(clip)
     decoder = _phone_decoder()
     segments = []
-    for chunk in _chunks(pcm, _speech(pcm), merge_up_to_s=RECOGNIZE_CHUNK_S):
+    for chunk in _chunks(pcm, _speech(clip), merge_up_to_s=RECOGNIZE_CHUNK_S):
         segments += _recognize_chunk(decoder, pcm, chunk)
     return _cover(segments, len(pcm))
 
@@ -124,7 +124,7 @@ def align_transcript(clip: AudioClip, text: str) -> list[PhoneSegment]:
     """
     words = transcript_words(text)
     pcm = _pcm(clip)
-    speech = _speech(pcm)
+    speech = _speech(clip)
     decoder = _align_decoder()
     _add_unknown_words(decoder, words)
     sizes = np.array([len(decoder.lookup_word(word).split()) for word in words])
@@ -159,10 +159,10 @@ def _pcm(clip: AudioClip) -> np.ndarray:
     return (np.clip(clip.samples + noise, -1.0, 1.0) * 32767).astype(np.int16)
 
 
-def _speech(pcm: np.ndarray) -> np.ndarray:
-    """(frames,) bool speech activity at FRAME_RATE."""
-    frames = len(pcm) * FRAME_RATE // 16_000
-    return speech_activity(pcm.astype(np.float32) / 32768, 16_000, FRAME_RATE, frames)
+def _speech(clip: AudioClip) -> np.ndarray:
+    """(frames,) bool speech activity at FRAME_RATE, judged on the clip as it is (no noise floor)."""
+    frames = len(clip.samples) * FRAME_RATE // 16_000
+    return speech_activity(clip.samples, 16_000, FRAME_RATE, frames)
 
 
 def _phone_decoder() -> Decoder:

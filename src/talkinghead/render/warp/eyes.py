@@ -72,10 +72,10 @@ def draw_eyes(
         if opening < 0.05:
             continue  # closed
         mask = polygon_mask(np.concatenate([upper, lower[::-1]]), lo.astype(np.float64), (h, w)) * min(1.0, opening)
-        # Backward affine from where the eyeball is now to where it is in the photo.
-        to_photo, _ = cv2.estimateAffine2D(rigid[eye.anchors], rest[eye.anchors], method=cv2.LMEDS)
-        if to_photo is None:
-            continue
+        # Backward affine from where the eyeball is now to where it is in the photo (exact for
+        # the head's rigid motion seen in projection, so a least-squares fit suffices).
+        here = np.column_stack([rigid[eye.anchors], np.ones(len(eye.anchors))])
+        to_photo = np.linalg.lstsq(here, rest[eye.anchors], rcond=None)[0].T
         ys, xs = np.mgrid[lo[1] : hi[1], lo[0] : hi[0]].astype(np.float32)
         map_x = to_photo[0, 0] * xs + to_photo[0, 1] * ys + to_photo[0, 2]
         map_y = to_photo[1, 0] * xs + to_photo[1, 1] * ys + to_photo[1, 2]

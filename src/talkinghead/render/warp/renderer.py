@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from ...face import landmarks as lm
-from ...types import EXPRESSION_CHANNELS, MotionTrack, Portrait
+from ...types import EXPRESSION_CHANNELS, LIP_CHANNELS, MotionTrack, Portrait
 from . import deform
 from .eyes import Eye, draw_eyes, eyes_of
 from .mouth import MouthLook, draw_mouth, mouth_look, opening_per_column
@@ -36,14 +36,16 @@ class DetailWindow:
 
     contour: np.ndarray  # (N,) vertex indices around the opening
     triangles: np.ndarray  # (F, 3) the triangles around it, enough to cover its box
+    channels: np.ndarray  # (K,) indices into lip + expression values that can close it
 
 
-def _detail_window(rig: WarpRig, contour: tuple[int, ...]) -> DetailWindow:
+def _detail_window(rig: WarpRig, contour: tuple[int, ...], channels: tuple[str, ...]) -> DetailWindow:
     points = rig.rest[:, :2]
     centre = points[list(contour)].mean(0)
     reach = 1.2 * np.linalg.norm(points[list(contour)] - centre, axis=1).max()
     near = np.linalg.norm(points - centre, axis=1) < reach
-    return DetailWindow(np.array(contour), rig.triangles[near[rig.triangles].all(1)])
+    names = LIP_CHANNELS + EXPRESSION_CHANNELS
+    return DetailWindow(np.array(contour), rig.triangles[near[rig.triangles].all(1)], np.array([names.index(c) for c in channels]))
 
 
 @dataclass(frozen=True)
@@ -85,13 +87,10 @@ def prepare(portrait: Portrait) -> PreparedPortrait:
         step=step,
         grid=grid,
         face_box=face_box,
-        details=tuple(
-            _detail_window(rig, contour)
-            for contour in (
-                lm.RIGHT_EYE_UPPER + lm.RIGHT_EYE_LOWER,
-                lm.LEFT_EYE_UPPER + lm.LEFT_EYE_LOWER,
-                lm.LIPS_INNER_UPPER + lm.LIPS_INNER_LOWER,
-            )
+        details=(
+            _detail_window(rig, lm.RIGHT_EYE_UPPER + lm.RIGHT_EYE_LOWER, ("blink_right", "eyes_squint")),
+            _detail_window(rig, lm.LEFT_EYE_UPPER + lm.LEFT_EYE_LOWER, ("blink_left", "eyes_squint")),
+            _detail_window(rig, lm.LIPS_INNER_UPPER + lm.LIPS_INNER_LOWER, LIP_CHANNELS + ("smile", "mouth_frown")),
         ),
     )
 
@@ -113,8 +112,10 @@ def render_region(p: PreparedPortrait, lip: np.ndarray, expression: np.ndarray, 
     if step > 1:
         coarse = cv2.resize(coarse, (coarse.shape[1] * step, coarse.shape[0] * step), interpolation=cv2.INTER_LINEAR)
     pixel_map = coarse[step : step + rh, step : step + rw]
+    values = np.concatenate([lip, expression])
     for window in p.details:
-        _refine(pixel_map, window, moved, source, (x0, y0))
+        if np.abs(values[window.channels]).max() > 0.01:  # only a closing opening folds the map
+            _refine(pixel_map, window, moved, source, (x0, y0))
     out = cv2.remap(p.photo, pixel_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
     # Bilinear resampling halves fine detail at half-pixel shifts; the face gets cubic filtering.
     bx0, by0, bx1, by1 = p.face_box
