@@ -155,7 +155,14 @@ class WarpRenderer:
         """Yields (H, W, 3) uint8 RGB frames, one per motion frame."""
         prepared = prepare(portrait)
         x0, y0, x1, y1 = prepared.rig.region
-        for t in range(motion.frame_count):
-            frame = prepared.photo.copy()
-            frame[y0:y1, x0:x1] = render_region(prepared, motion.lip[t], motion.expression[t], motion.pose[t])
-            yield frame
+        # One OpenCV thread: the other core encodes the frames already rendered (ffmpeg runs
+        # beside us), and OpenCV's threads only contend with it on images this small.
+        threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        try:
+            for t in range(motion.frame_count):
+                frame = prepared.photo.copy()
+                frame[y0:y1, x0:x1] = render_region(prepared, motion.lip[t], motion.expression[t], motion.pose[t])
+                yield frame
+        finally:
+            cv2.setNumThreads(threads)
