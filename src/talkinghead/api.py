@@ -12,14 +12,11 @@ import numpy as np
 from tqdm import tqdm
 
 from .audio.decode import load_audio
-from .audio.features import analyze_audio
 from .config import AnimateConfig, BackendConfig, FaceConfig
 from .face.analysis import analyze_face
 from .face.crop import crop_portrait, face_crop
 from .image import even_size, limit_size, load_image
-from .errors import MotionError
-from .motion.generate import generate_motion
-from .motion.track_io import load_motion
+from .motion.generate import motion_for
 from .render.warp.renderer import WarpRenderer
 from .types import AudioClip, MotionTrack, Portrait
 from .video.writer import VideoWriter, check_output_path
@@ -72,7 +69,7 @@ class Animator:
 
     def motion(self, audio: AudioInput, **overrides: Any) -> MotionTrack:
         """The motion track for `audio` (or the one in `motion_file`), each level scaled by its weight."""
-        return weighted_motion(self.load_audio(audio, **overrides), self._config_for_call(overrides))
+        return motion_for(self.load_audio(audio, **overrides), self._config_for_call(overrides))
 
     def frames(self, motion: MotionTrack) -> Iterator[np.ndarray]:
         """(H, W, 3) uint8 RGB frames of the portrait moving as `motion` says (warp renderer)."""
@@ -85,7 +82,7 @@ class Animator:
         fps, m, b = config.output.fps, config.motion, config.backend
         if isinstance(self.renderer, WarpRenderer):
             bar.reset(total=clip.frame_count(fps))
-            for frame in self.renderer.frames(self.portrait, weighted_motion(clip, config)):
+            for frame in self.renderer.frames(self.portrait, motion_for(clip, config)):
                 bar.update()
                 yield frame
             return
@@ -126,41 +123,6 @@ def _renderer(config: BackendConfig):
 
         return HalloRenderer(config.weights, device=config.device, render_size=config.render_size)
     return WarpRenderer()
-
-
-def weighted_motion(clip: AudioClip, config: AnimateConfig) -> MotionTrack:
-    """The motion track to render (made from the speech, or read from --motion), weighted."""
-    m, fps = config.motion, config.output.fps
-    track = fitted_track(m.motion_file, clip.frame_count(fps), fps) if m.motion_file else make_motion(clip, config)
-    return track.weighted(lip=m.lip_weight, expression=m.expression_weight, pose=m.pose_weight)
-
-
-def make_motion(clip: AudioClip, config: AnimateConfig) -> MotionTrack:
-    """The unweighted motion track the speech in `clip` calls for."""
-    m = config.motion
-    features = analyze_audio(clip, config.output.fps, transcript=read_transcript(m.transcript))
-    return generate_motion(features, seed=m.seed, gaze=m.gaze, emotion=m.emotion, emotion_intensity=m.emotion_intensity)
-
-
-def read_transcript(value: str | None) -> str | None:
-    """--transcript takes the words themselves or a text file holding them."""
-    if value and len(value) < 4096 and Path(value).is_file():
-        return Path(value).read_text(encoding="utf-8", errors="replace")
-    return value
-
-
-def fitted_track(path: str | os.PathLike, frames: int, fps: float) -> MotionTrack:
-    """A saved track, checked to cover the video's `frames` frames at `fps`; cut if longer."""
-    track = load_motion(path)
-    name = Path(path).name
-    if abs(track.fps - fps) > 1e-3:
-        raise MotionError(f"{name} runs at {track.fps:g} fps, the video at {fps:g}: pass --fps {track.fps:g} or remake the track")
-    if track.frame_count < frames:
-        raise MotionError(
-            f"{name} has {track.frame_count} frames but the audio needs {frames} at {fps:g} fps: "
-            "make the track from the same audio"
-        )
-    return MotionTrack(track.fps, track.lip[:frames], track.expression[:frames], track.pose[:frames], track.meta)
 
 
 def animate(image: ImageInput, audio: AudioInput, output: str | os.PathLike, *, progress: bool = True, **options: Any) -> Path:

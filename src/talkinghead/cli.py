@@ -80,7 +80,7 @@ def _motion_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_motion(args: argparse.Namespace) -> int:
-    from .api import weighted_motion
+    from .motion.generate import motion_for
     from .audio.decode import load_audio
     from .config import AnimateConfig
     from .motion.track_io import save_motion
@@ -89,7 +89,7 @@ def _run_motion(args: argparse.Namespace) -> int:
     config = AnimateConfig.from_options(**{name: getattr(args, name) for name in MOTION_OPTIONS})
     path = check_output_path(args.output, inputs=[args.audio])
     clip = load_audio(args.audio, max_duration=config.output.max_duration)
-    track = weighted_motion(clip, config)
+    track = motion_for(clip, config)
     save_motion(track, path)
     log.info("wrote %s: %d frames at %g fps, phones %s", path, track.frame_count, track.fps, track.meta["phones"])
     return 0

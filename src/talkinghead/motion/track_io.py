@@ -160,3 +160,17 @@ def _load_csv(path: Path) -> MotionTrack:
     if not any(name in rows[0] for names in LEVEL_CHANNELS.values() for name in names):
         raise ValueError("none of its columns is a talkinghead channel")
     return MotionTrack(fps=fps, **levels)
+
+
+def fitted_track(path: str | os.PathLike, frames: int, fps: float) -> MotionTrack:
+    """A saved track, checked to cover the video's `frames` frames at `fps`; cut if longer."""
+    track = load_motion(path)
+    name = Path(path).name
+    if abs(track.fps - fps) > 1e-3:
+        raise MotionError(f"{name} runs at {track.fps:g} fps, the video at {fps:g}: pass --fps {track.fps:g} or remake the track")
+    if track.frame_count < frames:
+        raise MotionError(
+            f"{name} has {track.frame_count} frames but the audio needs {frames} at {fps:g} fps: "
+            "make the track from the same audio"
+        )
+    return MotionTrack(track.fps, track.lip[:frames], track.expression[:frames], track.pose[:frames], track.meta)
