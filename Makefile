@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/talkinghead animate assets/portrait.png assets/speech.wav -o out/demo.mp4
+	mkdir -p out
+	$(VENV)/bin/talkinghead animate assets/portrait.png assets/speech.wav --transcript assets/speech.txt -o out/demo.mp4
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -8,6 +8,10 @@ import numpy as np
 
 from talkinghead.video.ffmpeg import last_line, run_ffmpeg
 
+ROOT = Path(__file__).resolve().parents[1]
+PORTRAIT = ROOT / "assets" / "portrait.png"  # the bundled sample portrait
+SPEECH = ROOT / "assets" / "speech.wav"  # the bundled sample speech
+
 
 def make_media(path: Path, *args: str) -> Path:
     """Run `ffmpeg -y ARGS path` and return `path`; fail the test with ffmpeg's reason."""

@@ -12,12 +12,11 @@ import numpy as np
 from tqdm import tqdm
 
 from .audio.decode import load_audio
-from .audio.features import analyze_audio
-from .config import AnimateConfig, FaceConfig
+from .config import AnimateConfig, BackendConfig, FaceConfig
 from .face.analysis import analyze_face
 from .face.crop import crop_portrait, face_crop
 from .image import even_size, limit_size, load_image
-from .motion.generate import generate_motion
+from .motion.generate import motion_for
 from .render.warp.renderer import WarpRenderer
 from .types import AudioClip, MotionTrack, Portrait
 from .video.writer import VideoWriter, check_output_path
@@ -26,7 +25,7 @@ log = logging.getLogger("talkinghead")
 
 ImageInput = str | os.PathLike | np.ndarray
 AudioInput = str | os.PathLike | tuple[np.ndarray, int] | AudioClip
-_PORTRAIT_OPTIONS = {f for f in FaceConfig.__dataclass_fields__} | {"size"}
+_PORTRAIT_OPTIONS = set(FaceConfig.__dataclass_fields__) | set(BackendConfig.__dataclass_fields__) | {"size"}
 
 
 def _path_of(source: Any) -> Path | None:
@@ -47,7 +46,7 @@ class Animator:
         self.config = (config or AnimateConfig()).replace(**options)
         self.image_path = _path_of(image)
         self.portrait = self._load_portrait(image)
-        self.renderer = WarpRenderer()
+        self.renderer = _renderer(self.config.backend)
 
     def _load_portrait(self, image: ImageInput) -> Portrait:
         face, out = self.config.face, self.config.output
@@ -69,16 +68,32 @@ class Animator:
         return audio if isinstance(audio, AudioClip) else load_audio(audio, max_duration=config.output.max_duration)
 
     def motion(self, audio: AudioInput, **overrides: Any) -> MotionTrack:
-        """The motion track for `audio`, each level scaled by its weight."""
-        config = self._config_for_call(overrides)
-        clip = self.load_audio(audio, **overrides)
-        features = analyze_audio(clip, config.output.fps)
-        m = config.motion
-        return generate_motion(features, seed=m.seed).weighted(lip=m.lip_weight, expression=m.expression_weight, pose=m.pose_weight)
+        """The motion track for `audio` (or the one in `motion_file`), each level scaled by its weight."""
+        return motion_for(self.load_audio(audio, **overrides), self._config_for_call(overrides))
 
     def frames(self, motion: MotionTrack) -> Iterator[np.ndarray]:
-        """(H, W, 3) uint8 RGB frames of the portrait moving as `motion` says, one at a time."""
+        """(H, W, 3) uint8 RGB frames of the portrait moving as `motion` says (warp renderer)."""
+        if not isinstance(self.renderer, WarpRenderer):
+            raise TypeError("frames(motion) renders motion tracks, which only the warp renderer reads")
         return self.renderer.frames(self.portrait, motion)
+
+    def _rendered(self, clip: AudioClip, config: AnimateConfig, bar: tqdm) -> Iterator[np.ndarray]:
+        """The video's frames for `clip`, advancing `bar` (frames, or denoising steps for hallo)."""
+        fps, m, b = config.output.fps, config.motion, config.backend
+        if isinstance(self.renderer, WarpRenderer):
+            bar.reset(total=clip.frame_count(fps))
+            for frame in self.renderer.frames(self.portrait, motion_for(clip, config)):
+                bar.update()
+                yield frame
+            return
+        bar.reset(total=self.renderer.steps_total(clip, fps, b.steps))
+        bar.unit, bar.desc = "step", "denoising"
+        yield from self.renderer.frames(
+            self.portrait, clip, fps=fps, face_expand_ratio=config.face.face_expand_ratio,
+            square_output=config.output.size is not None, progress=lambda done, total: bar.update(done - bar.n),
+            steps=b.steps, cfg_scale=b.cfg_scale, seed=m.seed,
+            pose_weight=m.pose_weight, face_weight=m.expression_weight, lip_weight=m.lip_weight,
+        )
 
     def animate(self, audio: AudioInput, output: str | os.PathLike, *, progress: bool = True, **overrides: Any) -> Path:
         """Write the talking-head video of `audio` to `output` (MP4); returns its path."""
@@ -86,17 +101,28 @@ class Animator:
         inputs = [p for p in (self.image_path, _path_of(audio)) if p is not None]
         path = check_output_path(output, inputs=inputs)
         clip = self.load_audio(audio, **overrides)
-        motion = self.motion(clip, **overrides)
+        out = config.output
         width, height = self.portrait.size
         log.info(
-            "%s renderer on the CPU: %dx%d, %d frames at %g fps (%.1f s of audio)",
-            self.renderer.name, width, height, motion.frame_count, motion.fps, clip.duration,
+            "%s renderer on %s: %dx%d, %d frames at %g fps (%.1f s of audio)",
+            self.renderer.name, self.renderer.device, width, height, clip.frame_count(out.fps), out.fps, clip.duration,
         )
-        out = config.output
-        with VideoWriter(path, size=(width, height), fps=out.fps, audio=clip, crf=out.crf, frames_dir=out.frames_dir) as video:
-            for frame in tqdm(self.frames(motion), total=motion.frame_count, unit="frame", desc="rendering", disable=not progress, leave=False):
+        with (
+            VideoWriter(path, size=(width, height), fps=out.fps, audio=clip, crf=out.crf, frames_dir=out.frames_dir) as video,
+            tqdm(unit="frame", desc="rendering", disable=not progress, leave=False) as bar,
+        ):
+            for frame in self._rendered(clip, config, bar):
                 video.write(frame)
         return path
+
+
+def _renderer(config: BackendConfig):
+    """The renderer `config` asks for; the hallo backend imports torch only when chosen."""
+    if config.backend == "hallo":
+        from .render.hallo.renderer import HalloRenderer
+
+        return HalloRenderer(config.weights, device=config.device, render_size=config.render_size)
+    return WarpRenderer()
 
 
 def animate(image: ImageInput, audio: AudioInput, output: str | os.PathLike, *, progress: bool = True, **options: Any) -> Path:

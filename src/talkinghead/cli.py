@@ -7,28 +7,30 @@ usage (a one-line message), 130 interrupted (no output file is left behind).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import time
 from pathlib import Path
 
 from . import __version__
-from .config import option_fields
+from .config import MotionConfig, flag_of, option_fields
 from .errors import TalkingHeadError
 
 log = logging.getLogger("talkinghead")
 _TYPES = {"float": float, "int": int, "str": str, "Path": Path}
 
 
-def _add_config_options(parser: argparse.ArgumentParser) -> None:
-    """One --flag per AnimateConfig field, its help and default from the config itself."""
+def _add_config_options(parser: argparse.ArgumentParser, names: set[str] | None = None) -> None:
+    """One --flag per AnimateConfig field (or those in `names`), help and default from the config."""
     for f in option_fields():
+        if names is not None and f.name not in names:
+            continue
         kind = _TYPES[str(f.type).split(" |")[0]]
         extra = {k: v for k, v in f.metadata.items() if k in ("choices", "metavar")}
         default = f" (default: {f.default})" if f.default is not None else ""
         parser.add_argument(
-            "--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=f.default,
-            help=f.metadata["help"] + default, **extra,
+            flag_of(f), dest=f.name, type=kind, default=f.default, help=f.metadata["help"] + default, **extra,
         )
 
 
@@ -55,6 +57,41 @@ def _run_animate(args: argparse.Namespace) -> int:
     animator = Animator(args.image, **options)
     path = animator.animate(args.audio, args.output, progress=not args.quiet)
     log.info("wrote %s in %.1f s", path, time.perf_counter() - started)
+    return 0
+
+
+MOTION_OPTIONS = {f.name for f in dataclasses.fields(MotionConfig)} - {"motion_file"} | {"fps", "max_duration"}
+
+
+def _motion_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "motion",
+        help="export the motion of a speech recording (JSON or CSV, with ARKit blendshapes)",
+        description=(
+            "Write the per-frame lip, expression and pose channels that AUDIO calls for, plus "
+            "ARKit-style blendshapes and head rotation for 3D rigs. Edit the file and render "
+            "it with `talkinghead animate IMAGE AUDIO --motion TRACK`."
+        ),
+    )
+    p.add_argument("audio", type=Path, metavar="AUDIO", help="speech: wav, mp3, m4a, flac, ogg, or a video's audio track")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="TRACK", help="the track to write: .json or .csv")
+    _add_config_options(p, MOTION_OPTIONS)
+    p.set_defaults(run=_run_motion)
+
+
+def _run_motion(args: argparse.Namespace) -> int:
+    from .motion.generate import motion_for
+    from .audio.decode import load_audio
+    from .config import AnimateConfig
+    from .motion.track_io import save_motion
+    from .video.writer import check_output_path
+
+    config = AnimateConfig.from_options(**{name: getattr(args, name) for name in MOTION_OPTIONS})
+    path = check_output_path(args.output, inputs=[args.audio])
+    clip = load_audio(args.audio, max_duration=config.output.max_duration)
+    track = motion_for(clip, config)
+    save_motion(track, path)
+    log.info("wrote %s: %d frames at %g fps, phones %s", path, track.frame_count, track.fps, track.meta["phones"])
     return 0
 
 
@@ -94,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="print errors only, no progress")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _animate_parser(sub)
+    _motion_parser(sub)
     _eval_parser(sub)
     return parser
 

@@ -12,34 +12,55 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import InputError
 
-def knob(default: Any, help: str, **extra: Any) -> Any:
-    """A config field with its CLI help text (and e.g. `choices`, `metavar`)."""
-    return field(default=default, metadata={"help": help, **extra})
+BACKENDS = ("warp", "hallo")
+DEVICES = ("auto", "cuda", "mps", "cpu")
+from .motion.expression import EMOTIONS, GAZE_MODES
+
+
+def knob(default: Any, help: str, *, bounds: tuple[float, float] | None = None, **extra: Any) -> Any:
+    """A config field with its CLI help text, its allowed range, and e.g. `choices`, `metavar`."""
+    return field(default=default, metadata={"help": help, "bounds": bounds, **extra})
 
 
 @dataclass(frozen=True)
 class MotionConfig:
-    lip_weight: float = knob(1.0, "amplitude of lip motion: 0 freezes the mouth, 1 natural, up to 2 exaggerated")
-    expression_weight: float = knob(1.0, "amplitude of blinks, gaze and brows: 0 freezes them, up to 2")
-    pose_weight: float = knob(1.0, "amplitude of head motion: 0 holds the head still, up to 2")
-    seed: int = knob(0, "random seed of blinks and head motion; the same seed gives the same video")
+    lip_weight: float = knob(1.0, "amplitude of lip motion: 0 freezes the mouth, 1 natural, up to 2 exaggerated", bounds=(0, 2))
+    expression_weight: float = knob(1.0, "amplitude of blinks, gaze and brows: 0 freezes them, up to 2", bounds=(0, 2))
+    pose_weight: float = knob(1.0, "amplitude of head motion: 0 holds the head still, up to 2", bounds=(0, 2))
+    seed: int = knob(0, "random seed of blinks and head motion; the same seed gives the same video", bounds=(0, 2**32 - 1))
+    transcript: str | None = knob(None, "what is said (text, or a text file): mouth shapes are aligned to these words instead of recognised", metavar="TEXT_OR_FILE")
+    gaze: str = knob("camera", "where the eyes look: at the camera with small saccades, also glancing away in pauses (natural), or fixed", choices=GAZE_MODES)
+    emotion: str = knob("neutral", "expression under the speech", choices=tuple(EMOTIONS))
+    emotion_intensity: float = knob(1.0, "strength of --emotion, 0 to 2", bounds=(0, 2))
+    motion_file: Path | None = knob(None, "render this motion track (JSON or CSV from `talkinghead motion`) instead of one made from the audio", metavar="TRACK", flag="--motion")
 
 
 @dataclass(frozen=True)
 class FaceConfig:
     face_index: int | None = knob(None, "face to animate when the photo has several, numbered from 0 left to right (default: the largest)", metavar="N")
-    face_expand_ratio: float = knob(1.2, "face region = face landmarks' box enlarged by this ratio (Hallo's default); --size crops frame 2x this region")
-    max_side: int = knob(1920, "photos larger than this are scaled down so their longer side has this many pixels", metavar="PX")
+    face_expand_ratio: float = knob(1.2, "the face region is the face's landmark box enlarged this much (Hallo's 1.2); a --size crop is twice the face region", bounds=(1.0, 3.0))
+    max_side: int = knob(1920, "photos larger than this are scaled down so their longer side has this many pixels", metavar="PX", bounds=(128, 8192))
 
 
 @dataclass(frozen=True)
 class OutputConfig:
-    fps: float = knob(25.0, "frames per second of the video")
-    size: int | None = knob(None, "output a square SIZE x SIZE crop around the face instead of the whole photo", metavar="SIZE")
-    crf: int = knob(18, "H.264 quality: lower is better and larger (0-51)")
+    fps: float = knob(25.0, "frames per second of the video", bounds=(1, 120))
+    size: int | None = knob(None, "output a square SIZE x SIZE crop around the face instead of the whole photo", metavar="SIZE", bounds=(64, 4096))
+    crf: int = knob(18, "H.264 quality: lower is better and larger (0-51)", bounds=(0, 51))
     frames_dir: Path | None = knob(None, "also write every frame as a PNG into this directory", metavar="DIR")
-    max_duration: float = knob(600.0, "refuse audio longer than this many seconds", metavar="SECONDS")
+    max_duration: float = knob(600.0, "refuse audio longer than this many seconds", metavar="SECONDS", bounds=(0.1, 86400))
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    backend: str = knob("warp", "renderer: warp (any CPU, nothing to download) or hallo (the Hallo diffusion model from --weights; a GPU is advised)", choices=BACKENDS)
+    weights: Path | None = knob(None, "Hallo's released pretrained_models/ folder (for --backend hallo)", metavar="DIR")
+    steps: int = knob(40, "denoising steps of --backend hallo", bounds=(1, 1000))
+    cfg_scale: float = knob(3.5, "classifier-free guidance of --backend hallo (1 turns it off)", bounds=(1, 20))
+    device: str = knob("auto", "where --backend hallo runs: auto picks cuda, then mps, then cpu", choices=DEVICES)
+    render_size: int | None = knob(None, "side of the square --backend hallo renders (default: the model's own, 512)", metavar="PX", bounds=(64, 2048))
 
 
 @dataclass(frozen=True)
@@ -47,11 +68,31 @@ class AnimateConfig:
     motion: MotionConfig = field(default_factory=MotionConfig)
     face: FaceConfig = field(default_factory=FaceConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    backend: BackendConfig = field(default_factory=BackendConfig)
 
     @classmethod
     def from_options(cls, **options: Any) -> AnimateConfig:
         """Build from flat keyword options named like the CLI flags (`lip_weight=0.5`)."""
         return cls().replace(**options)
+
+    def validate(self) -> AnimateConfig:
+        """Itself, or InputError naming the first option outside its range."""
+        for group in (getattr(self, g.name) for g in dataclasses.fields(self)):
+            for f in dataclasses.fields(group):
+                value, bounds, choices = getattr(group, f.name), f.metadata.get("bounds"), f.metadata.get("choices")
+                if value is None:
+                    continue
+                if bounds is not None and not bounds[0] <= value <= bounds[1]:
+                    raise InputError(f"{flag_of(f)} {value} is out of range: use a value from {bounds[0]:g} to {bounds[1]:g}")
+                if choices is not None and value not in choices:
+                    raise InputError(f"{flag_of(f)} {value!r} is not one of {', '.join(choices)}")
+        if self.output.size is not None and self.output.size % 2:
+            raise InputError(f"--size {self.output.size} must be even (H.264 needs even sizes)")
+        if self.backend.backend == "hallo" and self.backend.weights is None:
+            raise InputError("--backend hallo needs --weights DIR: the pretrained_models folder of Hallo's release")
+        if self.backend.render_size is not None and self.backend.render_size % 8:
+            raise InputError(f"--render-size {self.backend.render_size} must be a multiple of 8")
+        return self
 
     def replace(self, **options: Any) -> AnimateConfig:
         """A copy with some flat options changed; unknown names raise TypeError."""
@@ -64,7 +105,7 @@ class AnimateConfig:
             changes[group][key] = value
         return dataclasses.replace(
             self, **{g: dataclasses.replace(obj, **changes[g]) for g, obj in groups.items() if changes[g]}
-        )
+        ).validate()
 
 
 def _field_names(obj: Any) -> set[str]:
@@ -75,6 +116,11 @@ def option_fields() -> list[dataclasses.Field]:
     """Every leaf option of AnimateConfig, in CLI order."""
     groups = [f.default_factory() for f in dataclasses.fields(AnimateConfig)]  # type: ignore[misc]
     return [f for group in groups for f in dataclasses.fields(group)]
+
+
+def flag_of(f: dataclasses.Field) -> str:
+    """The CLI flag of an option: its name with dashes, unless it names its own."""
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
 
 def option_names() -> set[str]:

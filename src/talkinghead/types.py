@@ -74,12 +74,35 @@ class AudioClip:
 
 
 @dataclass(frozen=True)
+class PhoneSegment:
+    """One phone, or silence, with its time span in the clip."""
+
+    phone: str  # ARPAbet without stress ("AA", "P", ...) or "SIL"
+    start: float  # seconds
+    end: float  # seconds
+
+
+@dataclass(frozen=True)
+class Prosody:
+    """Per-video-frame prosody: what brows, blinks and nods follow."""
+
+    fps: float
+    f0: np.ndarray  # (T,) float32 Hz, 0 where unvoiced
+    voiced: np.ndarray  # (T,) bool
+    emphasis: np.ndarray  # (T,) float32 in [0, 1]: bumps on emphasised syllables, else 0
+    pauses: np.ndarray  # (T,) bool: non-speech lasting at least a quarter of a second
+
+
+@dataclass(frozen=True)
 class AudioFeatures:
-    """Per-video-frame descriptions of the speech."""
+    """Everything the motion levels read from the speech, per video frame."""
 
     fps: float
     loudness: np.ndarray  # (T,) float32 in [0, 1]: speech loudness envelope, 0 = silence floor
     voice: np.ndarray  # (T,) float32 in [0, 1]: probability that the frame holds speech
+    prosody: Prosody
+    phones: tuple[PhoneSegment, ...] = ()  # covering the clip, "SIL" where nothing is said
+    phone_source: str = "recognized"  # "recognized" from the audio, or "aligned" to a transcript
 
     @property
     def frame_count(self) -> int:

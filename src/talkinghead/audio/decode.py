@@ -39,6 +39,8 @@ def _from_file(path: Path, *, max_duration: float | None) -> AudioClip:
         raise AudioError(f"{path} is a folder, not a recording: {FORMATS_HINT}")
     if not path.exists():
         raise AudioError(f"{path} does not exist: check the path of the speech recording")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path.name} is empty (0 bytes): {FORMATS_HINT}")
     try:
         info = probe_media(path)
     except TalkingHeadError:

@@ -26,6 +26,7 @@ MAX_YAW = 35.0  # degrees: beyond this, a frontal warp shows the hidden side bad
 MESH_INPUT_SIZE = 384  # px: side of the square crop each face is analysed in
 CROP_SCALE = 2.0  # crop side / detector box side: the whole head with margin
 MESH_POINTS = 468  # landmarks on the face surface; the last 10 are the irises
+TILE = 480  # px: tile side for finding small faces in large photos
 
 
 @contextlib.contextmanager
@@ -43,6 +44,9 @@ def _native_stderr_silenced():
 
 @lru_cache(maxsize=1)
 def _models():
+    # Before the import: MediaPipe's C++ logging reads this once, and may print from worker
+    # threads after `_native_stderr_silenced` has restored stderr.
+    os.environ.setdefault("GLOG_minloglevel", "2")
     with _native_stderr_silenced():
         import mediapipe as mp
 
@@ -56,7 +60,7 @@ def _models():
     return detectors, mesh
 
 
-def _detect_boxes(image: np.ndarray) -> list[np.ndarray]:
+def _detect_in(image: np.ndarray) -> list[np.ndarray]:
     """Face boxes (x0, y0, x1, y1) in pixels; full-range model first, close-range if it finds none."""
     h, w = image.shape[:2]
     detectors, _ = _models()
@@ -70,6 +74,24 @@ def _detect_boxes(image: np.ndarray) -> list[np.ndarray]:
         if boxes:
             return boxes
     return []
+
+
+def _detect_boxes(image: np.ndarray) -> list[np.ndarray]:
+    """Face boxes in the whole photo; if none, in overlapping tiles.
+
+    The detectors see the photo at 128-192 px, so in a large photo a small face vanishes;
+    tiles of TILE px find faces down to about a tenth of that.
+    """
+    boxes = _detect_in(image)
+    h, w = image.shape[:2]
+    if boxes or max(h, w) <= TILE:
+        return boxes
+    stride = TILE * 3 // 4
+    for y in range(0, max(1, h - TILE // 4), stride):
+        for x in range(0, max(1, w - TILE // 4), stride):
+            tile = np.ascontiguousarray(image[y : y + TILE, x : x + TILE])
+            boxes += [b + np.array([x, y, x, y]) for b in _detect_in(tile)]
+    return boxes
 
 
 def _mesh_in_box(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:

@@ -25,6 +25,12 @@ class Crop:
     to_crop: np.ndarray  # (2, 3) float64: image pixels -> crop pixels (M_o2c)
     size: int  # crop side, pixels
 
+    @classmethod
+    def whole(cls, side: int, size: int) -> Crop:
+        """The whole of a square `side`-pixel image, scaled to `size` pixels."""
+        s = size / side
+        return cls(to_crop=np.array([[s, 0.0, 0.0], [0.0, s, 0.0]]), size=size)
+
     @property
     def to_image(self) -> np.ndarray:
         """(2, 3) float64: crop pixels -> image pixels (M_c2o)."""

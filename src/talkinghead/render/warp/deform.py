@@ -22,7 +22,7 @@ def head_rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
 def shaped_vertices(rig: WarpRig, lip: np.ndarray, expression: np.ndarray) -> np.ndarray:
     """(V, 3) float64 image pixels: the rest mesh with lip and expression shapes applied."""
     points = rig.rest.astype(np.float64)
-    points = points + np.tensordot(lip, rig.lip_shapes, axes=1) + np.tensordot(expression, rig.expression_shapes, axes=1)
+    points = points + (np.concatenate([lip, expression]) @ rig.shapes).reshape(-1, 3)
     # Lips may not cross: fix it in the face's frame, where "above" is well defined.
     idx = _LIP_CONSTRAINED + list(rig.lower_interior)
     q = rig.frame.to_face(points[idx])

@@ -67,13 +67,15 @@ def draw_eyes(
         if (hi - lo).min() <= 1:
             continue
         h, w = hi[1] - lo[1], hi[0] - lo[0]
-        mask = polygon_mask(np.concatenate([upper, lower[::-1]]), lo.astype(np.float64), (h, w))
-        if mask.max() == 0:
+        # cv2 draws even a collapsed polygon as an anti-aliased line: fade out the last pixel.
+        opening = float(np.linalg.norm(lower[1:-1] - upper[1:-1], axis=1).max())
+        if opening < 0.05:
             continue  # closed
-        # Backward affine from where the eyeball is now to where it is in the photo.
-        to_photo, _ = cv2.estimateAffine2D(rigid[eye.anchors], rest[eye.anchors], method=cv2.LMEDS)
-        if to_photo is None:
-            continue
+        mask = polygon_mask(np.concatenate([upper, lower[::-1]]), lo.astype(np.float64), (h, w)) * min(1.0, opening)
+        # Backward affine from where the eyeball is now to where it is in the photo (exact for
+        # the head's rigid motion seen in projection, so a least-squares fit suffices).
+        here = np.column_stack([rigid[eye.anchors], np.ones(len(eye.anchors))])
+        to_photo = np.linalg.lstsq(here, rest[eye.anchors], rcond=None)[0].T
         ys, xs = np.mgrid[lo[1] : hi[1], lo[0] : hi[0]].astype(np.float32)
         map_x = to_photo[0, 0] * xs + to_photo[0, 1] * ys + to_photo[0, 2]
         map_y = to_photo[1, 0] * xs + to_photo[1, 1] * ys + to_photo[1, 2]
@@ -86,5 +88,5 @@ def draw_eyes(
             pull = pull * pull * (3 - 2 * pull)
             map_x -= (pull * shift[0]).astype(np.float32)
             map_y -= (pull * shift[1]).astype(np.float32)
-        eyeball = cv2.remap(photo, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+        eyeball = cv2.remap(photo, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT101)
         blend_into(out[lo[1] - y0 : hi[1] - y0, lo[0] - x0 : hi[0] - x0], eyeball, mask)

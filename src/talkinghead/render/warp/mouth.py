@@ -39,8 +39,22 @@ def _mean_colour(photo: np.ndarray, polygon: np.ndarray, hole: np.ndarray | None
     return np.median(pixels, axis=0).astype(np.float32) if len(pixels) else None
 
 
-def mouth_look(photo: np.ndarray, points: np.ndarray) -> MouthLook:
-    """Colours for the synthetic interior, from the photo around the mouth ((478, ≥2) points)."""
+def _photo_teeth(photo: np.ndarray, inner: np.ndarray) -> np.ndarray | None:
+    """The colour of the teeth the photo shows: its brightest, least coloured interior pixels."""
+    mask = np.zeros(photo.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(inner).astype(np.int32)], 1)
+    pixels = photo[mask.astype(bool)].astype(np.float32)
+    if len(pixels) < 10:
+        return None
+    whiteness = pixels.min(1) - 0.5 * (pixels.max(1) - pixels.min(1))
+    return np.median(pixels[whiteness >= np.percentile(whiteness, 75)], axis=0).astype(np.float32)
+
+
+def mouth_look(photo: np.ndarray, points: np.ndarray, photo_open: bool) -> MouthLook:
+    """Colours for the synthetic interior, from the photo around the mouth ((478, ≥2) points).
+
+    When the photo shows its teeth, drawn teeth take their colour, so old and new match.
+    """
     xy = points[:, :2]
     outer = np.concatenate([xy[list(lm.LIPS_OUTER_UPPER)], xy[list(lm.LIPS_OUTER_LOWER)][::-1]])
     inner = np.concatenate([xy[list(lm.LIPS_INNER_UPPER)], xy[list(lm.LIPS_INNER_LOWER)][::-1]])
@@ -53,10 +67,11 @@ def mouth_look(photo: np.ndarray, points: np.ndarray) -> MouthLook:
     exposure = np.clip(skin.mean() / 165.0, 0.45, 1.05)
     # The inside is redder than lips without lipstick, and as lit as the face.
     inside = 0.5 * lip + 0.5 * MOUTH_RED * exposure
+    teeth = _photo_teeth(photo, inner) if photo_open else None
     return MouthLook(
         cavity=(inside * 0.3).astype(np.float32),
         tongue=(inside * 0.8).astype(np.float32),
-        teeth=(TEETH_WHITE * exposure).astype(np.float32),
+        teeth=teeth if teeth is not None else (TEETH_WHITE * exposure).astype(np.float32),
     )
 
 
@@ -76,7 +91,7 @@ def _profile(contour: np.ndarray, origin: np.ndarray, axis_u: np.ndarray, axis_s
 def _tooth_gaps(along: np.ndarray, edges: tuple[float, ...], mouth_width: float) -> np.ndarray:
     """Multiplier < 1 on the thin dark lines between teeth; none where teeth are too small to show them."""
     spacing = (edges[1] - edges[0]) * mouth_width
-    strength = 0.28 * _smoothstep((spacing - 4.0) / 4.0)
+    strength = 0.14 * _smoothstep((spacing - 5.0) / 5.0)
     dim = np.ones_like(along)
     if strength == 0:
         return dim
@@ -87,6 +102,12 @@ def _tooth_gaps(along: np.ndarray, edges: tuple[float, ...], mouth_width: float)
     return dim
 
 
+def opening_per_column(shaped: np.ndarray, interior_bottom: np.ndarray, photo_open: bool) -> np.ndarray:
+    """(11,) pixels between the top of the drawn interior and the lower lip, corner to corner."""
+    top = shaped[interior_bottom] if photo_open else shaped[list(lm.LIPS_INNER_UPPER)]
+    return np.linalg.norm(shaped[list(lm.LIPS_INNER_LOWER)] - top, axis=1)
+
+
 def draw_mouth(
     out: np.ndarray,
     look: MouthLook,
@@ -94,12 +115,14 @@ def draw_mouth(
     interior_bottom: np.ndarray,
     photo_open: bool,
     rest_width: float,
+    rest_opening: np.ndarray,
     offset: tuple[int, int],
 ) -> None:
     """Draw the mouth interior into `out` (the region being rendered, in place).
 
     shaped: (V, 2) vertex positions this frame, image pixels; interior_bottom: vertex indices
-    of the photo interior's bottom edge; rest_width: the photo's mouth width in pixels.
+    of the photo interior's bottom edge; rest_width: the photo's mouth width in pixels;
+    rest_opening: `opening_per_column` of the photo, where nothing is drawn.
     """
     upper = shaped[list(lm.LIPS_INNER_UPPER)]
     bottom = shaped[interior_bottom]
@@ -112,9 +135,13 @@ def draw_mouth(
         return
     axis_u = axis_u / width
     axis_s = np.array([-axis_u[1], axis_u[0]])
+    # Only what opens beyond the photo's own lips is drawn, fading in over a pixel or two,
+    # so the still photo shows exactly as it is.
+    wider = opening_per_column(shaped, interior_bottom, photo_open) - rest_opening
+    column_alpha = _smoothstep(wider / np.maximum(1.5, 0.5 * rest_opening))
+    if column_alpha.max() == 0:
+        return
     gap = float(((lower[1:-1] - top[1:-1]) @ axis_s).max())
-    if gap < 0.3:
-        return  # nothing opens beyond what the mesh shows
 
     x0, y0 = offset
     every = np.concatenate([upper, lower, bottom])
@@ -128,6 +155,7 @@ def draw_mouth(
     rel_x, rel_y = xs - origin[0], ys - origin[1]
     u = rel_x * axis_u[0] + rel_y * axis_u[1]  # pixels along the lips from the corner
     s = rel_x * axis_s[0] + rel_y * axis_s[1]  # pixels down across them
+    mask *= np.interp(u, (upper - origin) @ axis_u, column_alpha)
     s_upper = _profile(upper, origin, axis_u, axis_s, u)
     s_bottom = _profile(bottom, origin, axis_u, axis_s, u)
     s_lower = _profile(lower, origin, axis_u, axis_s, u)
@@ -157,7 +185,7 @@ def draw_mouth(
         # Upper teeth hang from the skull: their edge stays near the photo's lip line.
         edge = s_bottom + UPPER_TEETH_DROP * rest_width
         upper_teeth = _smoothstep(edge - s + 0.5) * (1 - _smoothstep((side - 0.62) / 0.22))
-        lip_shadow = 1 - 0.35 * np.exp(-np.maximum(s - s_upper, 0) / (0.035 * rest_width + 0.5))
+        lip_shadow = 1 - 0.2 * np.exp(-np.maximum(s - s_upper, 0) / (0.03 * rest_width + 0.5))
         upper_shade = (0.95 - 0.25 * side) * lip_shadow * _tooth_gaps(along, TOOTH_EDGES_UPPER, rest_width)
         colour += upper_teeth[..., None] * (look.teeth * upper_shade[..., None] - colour)
 

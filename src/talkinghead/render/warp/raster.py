@@ -30,6 +30,13 @@ def _offset_affines(target: np.ndarray, source: np.ndarray) -> tuple[np.ndarray,
     return np.stack([gx, gy, c], axis=2), ok
 
 
+def _edge_lines(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per edge a -> b, (x at y = 0, dx/dy): x along the edge as a line in y (flat edges: x of a)."""
+    dy = b[:, 1] - a[:, 1]
+    slope = np.where(dy > 0, (b[:, 0] - a[:, 0]) / np.where(dy > 0, dy, 1), 0.0)
+    return a[:, 0] - slope * a[:, 1], slope
+
+
 def _row_spans(tri: np.ndarray, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Scan-convert triangles (F, 3, 2) into spans: (triangle, row, first column, last column)."""
     order = np.argsort(tri[:, :, 1], axis=1)
@@ -38,32 +45,31 @@ def _row_spans(tri: np.ndarray, rows: int, cols: int) -> tuple[np.ndarray, np.nd
     first = np.clip(np.ceil(top[:, 1]), 0, rows).astype(np.int64)
     last = np.clip(np.floor(bottom[:, 1]), -1, rows - 1).astype(np.int64)
     heights = np.maximum(last - first + 1, 0)
+    # Each triangle's three edges as lines x(y), gathered once per span.
+    lines = np.stack([*_edge_lines(top, bottom), *_edge_lines(top, mid), *_edge_lines(mid, bottom), mid[:, 1]], axis=1)
     t = np.repeat(np.arange(len(tri)), heights)
-    y = (np.arange(heights.sum()) - np.repeat(np.cumsum(heights) - heights, heights) + first[t]).astype(np.float64)
-
-    def x_on(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        dy = b[t, 1] - a[t, 1]
-        share = np.where(dy > 0, (y - a[t, 1]) / np.where(dy > 0, dy, 1), 0.0)
-        return a[t, 0] + share * (b[t, 0] - a[t, 0])
-
-    long_edge = x_on(top, bottom)
-    short_edge = np.where(y < mid[t, 1], x_on(top, mid), x_on(mid, bottom))
+    y = np.arange(heights.sum()) - np.repeat(np.cumsum(heights) - heights, heights) + first[t]
+    edge = lines[t]
+    yf = y.astype(np.float64)
+    long_edge = edge[:, 0] + edge[:, 1] * yf
+    short_edge = np.where(yf < edge[:, 6], edge[:, 2] + edge[:, 3] * yf, edge[:, 4] + edge[:, 5] * yf)
     left = np.clip(np.ceil(np.minimum(long_edge, short_edge) - 1e-9), 0, cols).astype(np.int64)
     right = np.clip(np.floor(np.maximum(long_edge, short_edge) + 1e-9), -1, cols - 1).astype(np.int64)
-    return t, y.astype(np.int64), left, right
+    return t, y, left, right
 
 
 def backward_field(
-    target: np.ndarray, source: np.ndarray, triangles: np.ndarray, shape: tuple[int, int], step: int
+    target: np.ndarray, source: np.ndarray, triangles: np.ndarray, shape: tuple[int, int], step: int,
+    *, outside: float = 0.0,
 ) -> np.ndarray:
-    """(gh, gw, 2) float32 source − target offsets sampled on a grid, 0 outside the mesh.
+    """(gh, gw, 2) float32 source − target offsets sampled on a grid, `outside` off the mesh.
 
     target, source: (V, 2) vertex positions in pixels. triangles: (F, 3) vertex indices.
     shape: (gh, gw) grid size; grid point (i, j) sits at pixel ((j + 0.5)·step − 0.5,
     (i + 0.5)·step − 0.5), the sample positions cv2.resize uses when it upsamples by `step`.
     """
     gh, gw = shape
-    field = np.zeros((gh, gw, 2), np.float32)
+    field = np.full((gh, gw, 2), outside, np.float32)
     grid_target = (target[triangles] + 0.5) / step - 0.5  # (F, 3, 2) in grid units
     affines, ok = _offset_affines(grid_target, (source[triangles] + 0.5) / step - 0.5)
     t, y, left, right = _row_spans(grid_target[ok], gh, gw)
@@ -72,9 +78,15 @@ def backward_field(
         return field
     span = np.repeat(np.arange(len(t)), widths)
     x = np.arange(widths.sum()) - np.repeat(np.cumsum(widths) - widths, widths) + left[span]
-    # Along a span the offset changes by a fixed slope per column.
+    # Along a span the offset changes by a fixed slope per column. One channel at a time:
+    # NumPy gathers and scatters 1-D arrays several times faster than (N, 2) rows.
     a = affines[t] * step  # (S, 2, 3), grid units back to pixels
-    base = (a[:, :, 1] * y[:, None] + a[:, :, 2]).astype(np.float32)
-    slope = a[:, :, 0].astype(np.float32)
-    field[y[span], x] = base[span] + slope[span] * x[:, None].astype(np.float32)
+    where = y[span] * gw + x
+    columns = x.astype(np.float32)
+    for c in range(2):
+        base = (a[:, c, 1] * y + a[:, c, 2]).astype(np.float32)
+        slope = a[:, c, 0].astype(np.float32)
+        channel = np.full(gh * gw, outside, np.float32)
+        channel[where] = base[span] + slope[span] * columns
+        field[..., c] = channel.reshape(gh, gw)
     return field

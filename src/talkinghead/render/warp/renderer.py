@@ -14,15 +14,38 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ...types import EXPRESSION_CHANNELS, MotionTrack, Portrait
+from ...face import landmarks as lm
+from ...types import EXPRESSION_CHANNELS, LIP_CHANNELS, MotionTrack, Portrait
 from . import deform
 from .eyes import Eye, draw_eyes, eyes_of
-from .mouth import MouthLook, draw_mouth, mouth_look
+from .mouth import MouthLook, draw_mouth, mouth_look, opening_per_column
 from .raster import backward_field
 from .rig import WarpRig, build_rig
 
 FIELD_CELLS = 160  # the displacement field's resolution across the region's longer side
 _GAZE = [EXPRESSION_CHANNELS.index("gaze_x"), EXPRESSION_CHANNELS.index("gaze_y")]
+
+
+@dataclass(frozen=True)
+class DetailWindow:
+    """An opening (an eye, the mouth) whose map is computed at full resolution every frame.
+
+    Where lids or lips close, the map jumps from one side of the opening to the other; a coarse
+    map interpolated across that jump would sample the eyeball or teeth in between.
+    """
+
+    contour: np.ndarray  # (N,) vertex indices around the opening
+    triangles: np.ndarray  # (F, 3) the triangles around it, enough to cover its box
+    channels: np.ndarray  # (K,) indices into lip + expression values that can close it
+
+
+def _detail_window(rig: WarpRig, contour: tuple[int, ...], channels: tuple[str, ...]) -> DetailWindow:
+    points = rig.rest[:, :2]
+    centre = points[list(contour)].mean(0)
+    reach = 1.2 * np.linalg.norm(points[list(contour)] - centre, axis=1).max()
+    near = np.linalg.norm(points - centre, axis=1) < reach
+    names = LIP_CHANNELS + EXPRESSION_CHANNELS
+    return DetailWindow(np.array(contour), rig.triangles[near[rig.triangles].all(1)], np.array([names.index(c) for c in channels]))
 
 
 @dataclass(frozen=True)
@@ -34,26 +57,41 @@ class PreparedPortrait:
     eyes: tuple[Eye, ...]
     look: MouthLook
     mouth_width: float  # pixels, in the photo
+    mouth_opening: np.ndarray  # (11,) pixels: the photo's own opening, left as it is
     step: int  # field grid spacing, pixels
-    grid_x: np.ndarray  # (rh, rw) float32: image x of every region pixel
-    grid_y: np.ndarray  # (rh, rw) float32
+    grid: np.ndarray  # (gh, gw, 2) float32: image x, y of the field's grid points, one beyond the region
+    face_box: tuple[int, int, int, int]  # x0, y0, x1, y1 in region pixels: resampled with cubic filtering
+    details: tuple[DetailWindow, ...]
 
 
 def prepare(portrait: Portrait) -> PreparedPortrait:
-    rig = build_rig(portrait.face, portrait.size)
+    rig = build_rig(portrait.face, portrait.image)
     x0, y0, x1, y1 = rig.region
     step = max(1, round(max(x1 - x0, y1 - y0) / FIELD_CELLS))
-    grid_y, grid_x = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    rows, cols = -(-(y1 - y0) // step) + 2, -(-(x1 - x0) // step) + 2
+    # Where cv2.resize takes its samples when it enlarges the grid `step` times. One extra
+    # sample on every side: resize then interpolates up to the region's edges, never clamps.
+    gy, gx = np.mgrid[-1 : rows - 1, -1 : cols - 1].astype(np.float32)
+    grid = np.dstack([x0 + (gx + 0.5) * step - 0.5, y0 + (gy + 0.5) * step - 0.5])
     corners = rig.rest[[78, 308], :2]
+    fx0, fy0, fx1, fy1 = portrait.face.box
+    margin = (fx1 - fx0) // 10
+    face_box = (max(fx0 - margin - x0, 0), max(fy0 - margin - y0, 0), min(fx1 + margin - x0, x1 - x0), min(fy1 + margin - y0, y1 - y0))
     return PreparedPortrait(
         photo=np.ascontiguousarray(portrait.image),
         rig=rig,
         eyes=eyes_of(rig.rest),
-        look=mouth_look(portrait.image, portrait.face.landmarks),
+        look=mouth_look(portrait.image, portrait.face.landmarks, rig.mouth_open),
         mouth_width=float(np.linalg.norm(corners[1] - corners[0])),
+        mouth_opening=opening_per_column(rig.rest[:, :2], rig.interior_bottom, rig.mouth_open),
         step=step,
-        grid_x=grid_x,
-        grid_y=grid_y,
+        grid=grid,
+        face_box=face_box,
+        details=(
+            _detail_window(rig, lm.RIGHT_EYE_UPPER + lm.RIGHT_EYE_LOWER, ("blink_right", "eyes_squint")),
+            _detail_window(rig, lm.LEFT_EYE_UPPER + lm.LEFT_EYE_LOWER, ("blink_left", "eyes_squint")),
+            _detail_window(rig, lm.LIPS_INNER_UPPER + lm.LIPS_INNER_LOWER, LIP_CHANNELS + ("smile", "mouth_frown")),
+        ),
     )
 
 
@@ -64,36 +102,67 @@ def render_region(p: PreparedPortrait, lip: np.ndarray, expression: np.ndarray, 
     shaped = deform.shaped_vertices(rig, lip, expression)
     moved = deform.posed_vertices(rig, shaped, pose)[:, :2]
     rest = rig.rest[:, :2].astype(np.float64)
+    source = rest + (np.concatenate([lip, expression]) @ rig.source_shifts).reshape(-1, 2)
 
-    # Backward field on a coarse grid over the region, then upsampled to every pixel.
-    rh, rw = y1 - y0, x1 - x0
-    grid_shape = (-(-rh // p.step), -(-rw // p.step))
-    origin = np.array([x0, y0], np.float64)
-    field = backward_field(moved - origin, rest - origin, rig.triangles, grid_shape, p.step)
-    if p.step > 1:
-        field = cv2.resize(field, (grid_shape[1] * p.step, grid_shape[0] * p.step), interpolation=cv2.INTER_LINEAR)
-    out = cv2.remap(
-        p.photo, p.grid_x + field[:rh, :rw, 0], p.grid_y + field[:rh, :rw, 1],
-        cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101,
-    )
+    # Backward map on a coarse grid over the region, upsampled to every pixel: the map is
+    # smooth, and linear upsampling reproduces the still parts exactly.
+    rh, rw, step = y1 - y0, x1 - x0, p.step
+    origin = np.array([x0 - step, y0 - step], np.float64)  # the padded grid's corner
+    coarse = p.grid + backward_field(moved - origin, source - origin, rig.triangles, p.grid.shape[:2], step)
+    if step > 1:
+        coarse = cv2.resize(coarse, (coarse.shape[1] * step, coarse.shape[0] * step), interpolation=cv2.INTER_LINEAR)
+    pixel_map = coarse[step : step + rh, step : step + rw]
+    values = np.concatenate([lip, expression])
+    for window in p.details:
+        if np.abs(values[window.channels]).max() > 0.01:  # only a closing opening folds the map
+            _refine(pixel_map, window, moved, source, (x0, y0))
+    out = cv2.remap(p.photo, pixel_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+    # Bilinear resampling halves fine detail at half-pixel shifts; the face gets cubic filtering.
+    bx0, by0, bx1, by1 = p.face_box
+    out[by0:by1, bx0:bx1] = cv2.remap(p.photo, pixel_map[by0:by1, bx0:bx1], None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT101)
 
     rigid = deform.posed_vertices(rig, rig.rest.astype(np.float64), pose)[:, :2]
     gaze = (float(expression[_GAZE[0]]), float(expression[_GAZE[1]]))
     draw_eyes(out, p.photo, p.eyes, moved, rigid, rest, gaze, (x0, y0))
-    draw_mouth(out, p.look, moved, rig.interior_bottom, rig.mouth_open, p.mouth_width, (x0, y0))
+    draw_mouth(out, p.look, moved, rig.interior_bottom, rig.mouth_open, p.mouth_width, p.mouth_opening, (x0, y0))
     return out
+
+
+def _refine(pixel_map: np.ndarray, window: DetailWindow, moved: np.ndarray, source: np.ndarray, offset: tuple[int, int]) -> None:
+    """Recompute `pixel_map` (region pixels, in place) at full resolution around one opening."""
+    x0, y0 = offset
+    around = moved[window.contour]
+    lo = np.maximum(np.floor(around.min(0)).astype(int) - 3, [x0, y0])
+    hi = np.minimum(np.ceil(around.max(0)).astype(int) + 4, [x0 + pixel_map.shape[1], y0 + pixel_map.shape[0]])
+    if (hi - lo).min() <= 0:
+        return
+    h, w = hi[1] - lo[1], hi[0] - lo[0]
+    fine = backward_field(moved - lo, source - lo, window.triangles, (h, w), 1, outside=np.nan)
+    covered = ~np.isnan(fine[..., 0])
+    ys, xs = np.nonzero(covered)
+    patch = pixel_map[lo[1] - y0 : hi[1] - y0, lo[0] - x0 : hi[0] - x0]
+    patch[ys, xs, 0] = xs + lo[0] + fine[ys, xs, 0]
+    patch[ys, xs, 1] = ys + lo[1] + fine[ys, xs, 1]
 
 
 class WarpRenderer:
     """Renders a MotionTrack on a Portrait by warping the photo (NumPy + OpenCV only)."""
 
     name = "warp"
+    device = "the CPU"
 
     def frames(self, portrait: Portrait, motion: MotionTrack) -> Iterator[np.ndarray]:
         """Yields (H, W, 3) uint8 RGB frames, one per motion frame."""
         prepared = prepare(portrait)
         x0, y0, x1, y1 = prepared.rig.region
-        for t in range(motion.frame_count):
-            frame = prepared.photo.copy()
-            frame[y0:y1, x0:x1] = render_region(prepared, motion.lip[t], motion.expression[t], motion.pose[t])
-            yield frame
+        # One OpenCV thread: the other core encodes the frames already rendered (ffmpeg runs
+        # beside us), and OpenCV's threads only contend with it on images this small.
+        threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        try:
+            for t in range(motion.frame_count):
+                frame = prepared.photo.copy()
+                frame[y0:y1, x0:x1] = render_region(prepared, motion.lip[t], motion.expression[t], motion.pose[t])
+                yield frame
+        finally:
+            cv2.setNumThreads(threads)

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from ...face import landmarks as lm
 from ...types import Face
-from .shapes import FaceFrame, build_shapes
+from .shapes import FaceFrame, build_shapes, build_source_shifts
 
 REGION_SCALE = 3.0  # region side / face size: room for hair, neck and head turns
 RING_GROWTH = (0.22, 0.55, 1.0)  # ring distance beyond the oval, in oval radii ...
@@ -35,8 +36,8 @@ class WarpRig:
     rest: np.ndarray  # (V, 3) float32, image pixels: vertex positions in the photo
     triangles: np.ndarray  # (F, 3) int32
     head_weight: np.ndarray  # (V,) float32 in [0, 1]: share of the head's rigid motion
-    lip_shapes: np.ndarray  # (len(LIP_CHANNELS), V, 3) float32, pixels per unit of channel
-    expression_shapes: np.ndarray  # (len(EXPRESSION_CHANNELS), V, 3) float32, likewise
+    shapes: np.ndarray  # (C, V * 3) float32: pixels per unit of each lip, then expression channel
+    source_shifts: np.ndarray  # (C, V * 2) float32: where vertices sample from, per unit, likewise
     frame: FaceFrame
     pivot: np.ndarray  # (3,) float64 image pixels
     lower_interior: np.ndarray  # (9,) int: vertex indices of the interior's bottom edge
@@ -100,17 +101,36 @@ def _opening_triangles(lower_interior: np.ndarray) -> np.ndarray:
     return np.array(mouth + list(lm.EYE_OPENING_TRIANGLES), np.int32)
 
 
-def mouth_is_open(points: np.ndarray, frame: FaceFrame) -> bool:
-    """Whether the photo shows its mouth interior: inner lips apart by > 3 % of the face width."""
+def mouth_is_open(photo: np.ndarray, points: np.ndarray, frame: FaceFrame) -> bool:
+    """Whether the photo shows its mouth interior (teeth or a dark cavity) between the lips.
+
+    Landmarks alone are not enough: lips slightly apart or a detector's slack read as a small
+    gap. The interior must also look unlike the lips: brighter (teeth) or darker (cavity).
+    """
     gap = points[list(lm.LIPS_INNER_LOWER[3:-3]), :2] - points[list(lm.LIPS_INNER_UPPER[3:-3]), :2]
-    return float(np.abs(gap @ frame.axes[1, :2]).max()) > 0.03 * frame.unit
+    if float(np.abs(gap @ frame.axes[1, :2]).max()) < 0.02 * frame.unit:
+        return False
+    inner = np.concatenate([points[list(lm.LIPS_INNER_UPPER), :2], points[list(lm.LIPS_INNER_LOWER), :2][::-1]])
+    outer = np.concatenate([points[list(lm.LIPS_OUTER_UPPER), :2], points[list(lm.LIPS_OUTER_LOWER), :2][::-1]])
+    grey = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
+    inside, lips = np.zeros(grey.shape, np.uint8), np.zeros(grey.shape, np.uint8)
+    cv2.fillPoly(inside, [np.round(inner).astype(np.int32)], 1)
+    cv2.fillPoly(lips, [np.round(outer).astype(np.int32)], 1)
+    lips[inside.astype(bool)] = 0
+    if inside.sum() < 4 or lips.sum() < 4:
+        return False
+    interior, lip = grey[inside.astype(bool)], grey[lips.astype(bool)]
+    # Teeth: a good share of pixels well above the lips; cavity: a good share well below.
+    teeth = np.mean(interior > np.median(lip) + 30)
+    cavity = np.mean(interior < np.median(lip) - 45)
+    return bool(teeth + cavity > 0.25)
 
 
-def build_rig(face: Face, image_size: tuple[int, int]) -> WarpRig:
+def build_rig(face: Face, photo: np.ndarray) -> WarpRig:
     """Everything the warp renderer needs about one face, computed once."""
     points = face.landmarks.astype(np.float64)
     frame = FaceFrame.from_landmarks(points)
-    region = face_region(face, image_size)
+    region = face_region(face, (photo.shape[1], photo.shape[0]))
     rings, ring_weights = _ring_points(points, region, frame)
 
     lower_interior = lm.LANDMARK_COUNT + np.arange(len(LOWER_INTERIOR_SOURCE))
@@ -123,7 +143,9 @@ def build_rig(face: Face, image_size: tuple[int, int]) -> WarpRig:
         _ring_triangles(first_ring, len(rings), len(lm.FACE_OVAL)),
     ]).astype(np.int32)
 
-    lip, expression = build_shapes(frame.to_face(rest), list(lower_interior))
+    q = frame.to_face(rest)
+    lip, expression = build_shapes(q, list(lower_interior))
+    lip_shift, expression_shift = build_source_shifts(q)
     # Shapes move the face only; the rings over hair and neck follow the head alone.
     lip[:, first_ring:] = 0
     expression[:, first_ring:] = 0
@@ -133,10 +155,10 @@ def build_rig(face: Face, image_size: tuple[int, int]) -> WarpRig:
         rest=rest.astype(np.float32),
         triangles=triangles,
         head_weight=head_weight.astype(np.float32),
-        lip_shapes=frame.displacement_to_image(lip).astype(np.float32),
-        expression_shapes=frame.displacement_to_image(expression).astype(np.float32),
+        shapes=frame.displacement_to_image(np.concatenate([lip, expression])).reshape(len(lip) + len(expression), -1).astype(np.float32),
+        source_shifts=frame.displacement_to_image(np.concatenate([lip_shift, expression_shift]))[..., :2].reshape(len(lip) + len(expression), -1).astype(np.float32),
         frame=frame,
         pivot=pivot,
         lower_interior=lower_interior,
-        mouth_open=mouth_is_open(points, frame),
+        mouth_open=mouth_is_open(photo, points, frame),
     )

@@ -229,3 +229,29 @@ def build_shapes(q: np.ndarray, lower_interior: list[int]) -> tuple[np.ndarray, 
     expression = np.stack([shapes[name] for name in EXPRESSION_CHANNELS])
     return lip.astype(np.float32), expression.astype(np.float32)
 
+
+
+def _margins_apart(q: np.ndarray, top: tuple[int, ...], bottom: tuple[int, ...], share_top: float, share_bottom: float) -> np.ndarray:
+    """(V, 3): the two margins of an opening moved away from each other by shares of its gap."""
+    shift = np.zeros_like(q)
+    gap = q[list(bottom[1:-1])] - q[list(top[1:-1])]
+    shift[list(top[1:-1])] -= share_top * gap
+    shift[list(bottom[1:-1])] += share_bottom * gap
+    return shift
+
+
+def build_source_shifts(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where closing lids and lips take their pixels from, per unit of channel (face widths).
+
+    Landmark margins sit slightly inside the openings they bound, so a lid or lip stretched
+    over the opening would carry a sliver of eyeball or teeth with it. As a blink or a press
+    closes an opening, its margins sample a little further out, from lid skin and lips.
+    Shapes as in `build_shapes`.
+    """
+    shifts = {name: np.zeros_like(q) for name in LIP_CHANNELS + EXPRESSION_CHANNELS}
+    shifts["blink_right"] = _margins_apart(q, lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER, 0.3, 0.1)
+    shifts["blink_left"] = _margins_apart(q, lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER, 0.3, 0.1)
+    shifts["lips_press"] = _margins_apart(q, lm.LIPS_INNER_UPPER, lm.LIPS_INNER_LOWER, 0.3, 0.6)
+    lip = np.stack([shifts[name] for name in LIP_CHANNELS])
+    expression = np.stack([shifts[name] for name in EXPRESSION_CHANNELS])
+    return lip.astype(np.float32), expression.astype(np.float32)

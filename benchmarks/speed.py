@@ -1,0 +1,106 @@
+"""End-to-end speed of `talkinghead animate` with the warp renderer, and time per stage.
+
+    python benchmarks/speed.py            # 30 s of speech at 512x512 and on a 1080x1350 portrait
+
+Prints the real-time factor (audio seconds / wall seconds; > 1 is faster than real time) of the
+whole run, encoding included, and where the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from talkinghead.api import Animator
+from talkinghead.audio.decode import load_audio
+from talkinghead.audio.features import analyze_audio
+from talkinghead.image import load_image
+from talkinghead.motion.generate import generate_motion
+from talkinghead.render.warp.renderer import prepare, render_region
+from talkinghead.types import AudioClip
+from talkinghead.video.writer import VideoWriter
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def speech_clip(seconds: float) -> AudioClip:
+    """The bundled speech repeated to `seconds`."""
+    sample = load_audio(ROOT / "assets" / "speech.wav")
+    reps = int(np.ceil(seconds * sample.rate / len(sample.samples)))
+    samples = np.tile(sample.samples, reps)[: int(seconds * sample.rate)]
+    return AudioClip(samples=samples, original=samples[:, None], original_rate=sample.rate)
+
+
+def tall_portrait() -> np.ndarray:
+    """A 1080x1350 portrait: the sample photo enlarged, its lower edge extended."""
+    photo = cv2.resize(load_image(ROOT / "assets" / "portrait.png"), (1080, 1080), interpolation=cv2.INTER_CUBIC)
+    return cv2.copyMakeBorder(photo, 0, 270, 0, 0, cv2.BORDER_REPLICATE)
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+def measure(name: str, image, clip: AudioClip, fps: float = 25.0) -> dict:
+    animator, t_face = timed(Animator, image)
+    features, t_audio = timed(analyze_audio, clip, fps)
+    motion, t_motion = timed(generate_motion, features)
+    prepared, t_prepare = timed(prepare, animator.portrait)
+    x0, y0, x1, y1 = prepared.rig.region
+    # Rendering alone, frames discarded.
+    start = time.perf_counter()
+    for t in range(motion.frame_count):
+        frame = prepared.photo.copy()
+        frame[y0:y1, x0:x1] = render_region(prepared, motion.lip[t], motion.expression[t], motion.pose[t])
+    t_render = time.perf_counter() - start
+    # Encoding alone: the same number of frames piped to ffmpeg.
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        with VideoWriter(Path(tmp) / "enc.mp4", size=animator.portrait.size, fps=fps, audio=clip) as video:
+            for _ in range(motion.frame_count):
+                video.write(frame)
+        t_encode = time.perf_counter() - start
+        # The real thing, end to end (audio decoding is already done: the clip is in memory).
+        start = time.perf_counter()
+        Animator(image).animate(clip, Path(tmp) / "out.mp4", progress=False)
+        t_total = time.perf_counter() - start
+    w, h = animator.portrait.size
+    return {
+        "case": f"{name} ({w}x{h}, region {x1 - x0}x{y1 - y0})",
+        "audio s": clip.duration,
+        "face analysis s": t_face,
+        "audio analysis s": t_audio,
+        "motion s": t_motion,
+        "rig s": t_prepare,
+        "render ms/frame": 1000 * t_render / motion.frame_count,
+        "encode ms/frame": 1000 * t_encode / motion.frame_count,
+        "end-to-end s": t_total,
+        "real-time factor": clip.duration / t_total,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of the speech (default 30)")
+    args = parser.parse_args()
+    clip = speech_clip(args.seconds)
+    rows = [
+        measure("512x512 sample", ROOT / "assets" / "portrait.png", clip),
+        measure("1080x1350 portrait", tall_portrait(), clip),
+    ]
+    keys = list(rows[0])
+    width = max(len(k) for k in keys)
+    for key in keys:
+        cells = [f"{r[key]:.2f}" if isinstance(r[key], float) else str(r[key]) for r in rows]
+        print(f"{key:<{width}}  " + "  |  ".join(cells))
+
+
+if __name__ == "__main__":
+    main()
