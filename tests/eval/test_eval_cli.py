@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import FPS, PORTRAIT, SPEECH, other_person, write_video
+from eval_media import FPS, PORTRAIT, SPEECH, other_person, write_video
 from tiny_models import tiny_arcface, tiny_i3d, tiny_syncnet
 
 import talkinghead.eval

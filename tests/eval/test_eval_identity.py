@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import FPS, PORTRAIT, other_person
+from eval_media import FPS, PORTRAIT, other_person
 
 from talkinghead.eval.identity import SAME_PERSON, measure_identity
 from talkinghead.eval.landmarks import face_descriptor, face_in_image

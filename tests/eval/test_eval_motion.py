@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import FPS
+from eval_media import FPS
 
 from talkinghead.eval.landmarks import FaceTracker
 from talkinghead.eval.motion import eye_aspect_ratio, find_blinks, head_pose, measure_motion, smooth_pose

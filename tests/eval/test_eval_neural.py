@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import FPS
+from eval_media import FPS
 from tiny_models import tiny_arcface, tiny_i3d, tiny_syncnet
 
 from talkinghead.errors import ModelError

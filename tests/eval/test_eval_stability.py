@@ -74,7 +74,7 @@ def test_changes_inside_the_head_region_are_not_flicker():
 def test_a_still_face_gives_steady_landmarks(tmp_path):
     """The box must not chase the fit: on this grainy photo that once made the mouth 'tremble'
     (a cycle of box and fit) and the eyes 'blink' about once a second."""
-    from conftest import other_person, write_video
+    from eval_media import other_person, write_video
 
     from talkinghead.api import Animator
     from talkinghead.eval.landmarks import FaceTracker

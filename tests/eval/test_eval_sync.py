@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import FPS, shifted
+from eval_media import FPS, shifted
 
 from talkinghead.eval import SyncScore, SyncScorer, sync_score
 from talkinghead.eval.signals import lagged_correlations
