@@ -8,7 +8,9 @@ from eval_media import FPS
 
 from talkinghead.eval.landmarks import FaceTracker
 from talkinghead.eval.motion import eye_aspect_ratio, find_blinks, head_pose, measure_motion, smooth_pose
-from talkinghead.eval.signals import windowed_correlation
+from talkinghead.eval.signals import runs, windowed_correlation
+from talkinghead.eval.sync import frame_loudness, mouth_aperture
+from talkinghead.video.reader import read_frames
 from talkinghead.render.warp.renderer import WarpRenderer
 from talkinghead.types import EXPRESSION_CHANNELS, POSE_CHANNELS, MotionTrack
 
@@ -58,6 +60,36 @@ def test_blink_rate_per_minute(blinking, speech):
     result = measure_motion(points, (256, 256), FPS, loudness=None, aperture=np.zeros(len(points)))
     assert result.blinks == 5 and result.blink_rate == pytest.approx(50.0)  # 5 blinks in 6 s
     assert result.synchrony == ()
+
+
+def test_a_still_face_has_no_synchrony(still, speech):
+    """Measurement noise on a photo must not correlate with the speech by chance."""
+    tracker = FaceTracker()
+    points = np.stack([tracker.update(frame).points for frame in read_frames(still)])
+    loudness = frame_loudness(speech, FPS, len(points))
+    result = measure_motion(points, (256, 256), FPS, loudness=loudness, aperture=mouth_aperture(points))
+    assert [s.window_s for s in result.synchrony] == [0.5, 1.0, 2.0, 4.0]
+    assert all(np.isnan(s.head) and np.isnan(s.lips) for s in result.synchrony)
+
+
+def test_a_talking_head_has_synchrony_at_every_scale(rendered_points, speech):
+    loudness = frame_loudness(speech, FPS, len(rendered_points))
+    result = measure_motion(rendered_points, (256, 256), FPS, loudness=loudness, aperture=mouth_aperture(rendered_points))
+    assert all(np.isfinite(s.head) and np.isfinite(s.lips) for s in result.synchrony)
+    assert result.synchrony[0].lips > 0.2  # the lips move with the syllables
+
+
+def test_blinks_stand_out_of_the_noise():
+    rng = np.random.default_rng(0)
+    dips = np.ones(250)
+    for start in (40, 120, 200):
+        dips[start : start + 3] = 0.65
+    found = find_blinks(0.33 * dips + rng.normal(0, 0.005, 250), FPS)
+    assert len(found) == 3 and all(abs(f - s - 1) <= 1 for f, s in zip(found, (40, 120, 200)))
+    # A ratio that wobbles by 10 % (dlib's fit behind glasses) dips below 80 % of its level on
+    # ~1.4 % of frames; few of those wobbles count as blinks.
+    shaky = 0.33 + rng.normal(0, 0.033, 2500)
+    assert len(find_blinks(shaky, FPS)) < len(runs(shaky < 0.8 * 0.33)) / 5
 
 
 @pytest.mark.parametrize("channel", ["yaw", "pitch", "roll"])

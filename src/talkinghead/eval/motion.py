@@ -8,15 +8,20 @@ import cv2
 import numpy as np
 from scipy.ndimage import gaussian_filter1d, median_filter
 
-from .landmarks import LEFT_EYE, RIGHT_EYE
+from .landmarks import EYE_OUTER_CORNERS, LEFT_EYE, RIGHT_EYE, RIGID
 from .signals import fill_gaps, runs, windowed_correlation
+from .sync import MIN_APERTURE_SPREAD
 
 # Blinks: the eye aspect ratio (Soukupová & Čech, 2016) drops when the lids close. dlib's
 # 68-point fit follows closing lids only part of the way (a fully closed eye reads ~60 % of
-# the open ratio), so a blink is a dip below a share of the eye's own open level.
+# the open ratio), so a blink is a dip below a share of the eye's own open level, and also
+# clearly below the ratio's frame-to-frame noise (behind glasses the fit wobbles by ~10 %,
+# as much as a blink moves it: there, blinks are missed rather than invented).
 CLOSED_SHARE = 0.8  # below this share of the open level (rolling median) the eyes count as closing
+NOISE_MARGIN = 3.0  # ... and more than this many noise deviations (robust, from the clip) below it
 OPEN_LEVEL_WINDOW_S = 3.0
 MAX_BLINK_S = 0.5  # longer closures are eyes kept shut, not blinks
+HEAD_STILL = 0.01  # eye-corner distances per second: windows where head speed varies less carry no motion (a still face: < 0.004)
 
 SYNCHRONY_WINDOWS_S = (0.5, 1.0, 2.0, 4.0)  # from syllables to phrases
 
@@ -55,7 +60,7 @@ class Synchrony:
     """Windowed correlation with the loudness envelope at one window length."""
 
     window_s: float
-    head: float  # head angular speed vs loudness, -1..1; NaN when the head never moves
+    head: float  # head speed (see head_speed) vs loudness, -1..1; NaN when the head never moves
     lips: float  # mouth aperture vs loudness
 
 
@@ -87,7 +92,9 @@ def find_blinks(openness: np.ndarray, fps: float) -> list[int]:
     filled = fill_gaps(openness)
     window = max(3, int(OPEN_LEVEL_WINDOW_S * fps) | 1)
     open_level = median_filter(filled, size=window, mode="nearest")
-    closing = filled < CLOSED_SHARE * open_level
+    deviation = filled - open_level
+    noise = 1.4826 * np.median(np.abs(deviation - np.median(deviation)))  # a standard deviation blinks hardly sway
+    closing = filled < np.minimum(CLOSED_SHARE * open_level, open_level - NOISE_MARGIN * noise)
     return [start + int(np.argmin(filled[start:stop])) for start, stop in runs(closing) if stop - start <= MAX_BLINK_S * fps]
 
 
@@ -112,6 +119,22 @@ def head_pose(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         if ok:
             out[t] = _angles(cv2.Rodrigues(rvec)[0])
     return out
+
+
+def head_speed(points: np.ndarray, fps: float) -> np.ndarray:
+    """(T,) speed of the eye corners' and nose's centre, eye-corner distances per second; NaN at frame 0.
+
+    Nods, turns and sways all move it; averaged over 13 points it trembles far less than the
+    angles solvePnP gives, which a pixel's change in the fit tilts by a degree or two. This is
+    the head motion the synchrony compares with the speech.
+    """
+    centre = np.stack([fill_gaps(points[:, list(RIGID), i].mean(1)) for i in range(2)], axis=1)
+    centre = gaussian_filter1d(centre, POSE_SMOOTHING_S * fps, axis=0, mode="nearest")
+    eyes = np.nanmedian(np.linalg.norm(points[:, EYE_OUTER_CORNERS[1]] - points[:, EYE_OUTER_CORNERS[0]], axis=1))
+    speed = np.linalg.norm(np.diff(centre, axis=0), axis=1) * fps / max(float(eyes), 1e-6)
+    speed = np.concatenate([[np.nan], speed]).astype(np.float32)
+    speed[~np.isfinite(points[:, 0, 0])] = np.nan
+    return speed
 
 
 def smooth_pose(pose: np.ndarray, fps: float) -> np.ndarray:
@@ -142,11 +165,15 @@ def measure_motion(
     blinks = find_blinks(openness, fps)
     pose = smooth_pose(head_pose(points, size), fps)
     speed = np.abs(np.diff(pose, axis=0)) * fps
-    head_speed = np.concatenate([[np.nan], np.linalg.norm(speed, axis=1)])
+    moving = head_speed(points, fps)
     synchrony: tuple[Synchrony, ...] = ()
     if loudness is not None:
         synchrony = tuple(
-            Synchrony(w, windowed_correlation(head_speed, loudness, round(w * fps)), windowed_correlation(aperture, loudness, round(w * fps)))
+            Synchrony(
+                w,
+                head=windowed_correlation(moving, loudness, round(w * fps), min_spread=HEAD_STILL),
+                lips=windowed_correlation(aperture, loudness, round(w * fps), min_spread=MIN_APERTURE_SPREAD),
+            )
             for w in SYNCHRONY_WINDOWS_S
         )
     minutes = len(points) / fps / 60

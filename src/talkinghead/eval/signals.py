@@ -31,19 +31,20 @@ def lagged_correlations(video: np.ndarray, audio: np.ndarray, max_lag: int) -> n
     return out
 
 
-def windowed_correlation(a: np.ndarray, b: np.ndarray, window: int) -> float:
+def windowed_correlation(a: np.ndarray, b: np.ndarray, window: int, *, min_spread: float = 1e-9) -> float:
     """Mean zero-lag correlation over windows of `window` frames, half overlapping.
 
     Each window removes its own mean, so a short window measures how the two series move
-    together quickly and a long one how they drift together. Windows where either series is
-    flat carry no information and are skipped; NaN when no window is left.
+    together quickly and a long one how they drift together. Windows where `a` varies less
+    than `min_spread` (its measurement noise) or `b` is flat carry no information and are
+    skipped; NaN when no window is left.
     """
     if window < 3 or len(a) < window:
         return float("nan")
     values = []
     for start in range(0, len(a) - window + 1, max(1, window // 2)):
         x, y = a[start : start + window], b[start : start + window]
-        if np.nanstd(x) > 1e-9 and np.nanstd(y) > 1e-9:
+        if np.nanstd(x) > min_spread and np.nanstd(y) > 1e-9:
             values.append(pearson(x, y))
     return float(np.mean(values)) if values else float("nan")
 
