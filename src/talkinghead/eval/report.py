@@ -132,6 +132,7 @@ def _get(*names: str) -> Callable[[Report], Any]:
 ROWS = (
     Row("sync offset", _get("sync", "score", "offset_frames"), "{:+d}", "frames; + = video late, 0 = in sync"),
     Row("sync peak r", _get("sync", "score", "peak_correlation"), "{:.2f}", "mouth opening vs loudness at the best offset"),
+    Row("sync r at 0", lambda r: float(r.sync.correlations[MAX_OFFSET]) if r.sync else None, "{:.2f}", "the same with the video as it is"),
     Row("sync confidence", _get("sync", "score", "confidence"), "{:.2f}", "peak - median over ±15 frames; random lips reach ~0.3 in 10 s"),
     Row("mouth in speech", _get("sync", "speech_opening"), "{:.3f}", "mean opening above closed, eye-corner distances"),
     Row("mouth in pauses", _get("sync", "pause_opening"), "{:.3f}", "the same in pauses (parted lips at rest count)"),
