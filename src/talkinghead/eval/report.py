@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from .identity import IdentityResult
+from .identity import SAME_PERSON, IdentityResult
 from .motion import MotionResult
 from .neural.csim import CsimResult
 from .neural.fvd import FvdResult
@@ -220,20 +220,27 @@ def plot(report: Report, path: Path) -> None:
     fig = plt.figure(figsize=(12, 9), layout="constrained")
     grid = fig.add_gridspec(3, 2)
     fig.suptitle(report.name)
+    _mouth_panel(fig.add_subplot(grid[0, :]), report, time)
+    _sync_panel(fig.add_subplot(grid[1, 0]), report)
+    _pose_panel(fig.add_subplot(grid[1, 1]), report, time)
+    _eyes_panel(fig.add_subplot(grid[2, 0]), report, time)
+    _identity_panel(fig.add_subplot(grid[2, 1]), report)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
 
-    ax = fig.add_subplot(grid[0, :])
+
+def _mouth_panel(ax, report: Report, time: np.ndarray) -> None:
     ax.plot(time, report.aperture, color="tab:red", lw=1, label="mouth opening")
-    ax.set_ylabel("inner-lip gap / eye-corner distance")
-    ax.set_xlabel("seconds")
+    ax.set(title="mouth opening vs speech loudness", xlabel="seconds", ylabel="inner-lip gap / eye-corner distance")
     if report.loudness is not None:
         twin = ax.twinx()
         twin.fill_between(time, report.loudness, color="tab:blue", alpha=0.25, lw=0, label="speech loudness")
         twin.set_ylabel("loudness (0..1)")
         twin.legend(loc="upper right")
     ax.legend(loc="upper left")
-    ax.set_title("mouth opening vs speech loudness")
 
-    ax = fig.add_subplot(grid[1, 0])
+
+def _sync_panel(ax, report: Report) -> None:
     offsets = np.arange(-MAX_OFFSET, MAX_OFFSET + 1)
     if report.sync is not None:
         ax.plot(offsets, report.sync.correlations, marker=".", label="correlation (offline)")
@@ -243,35 +250,29 @@ def plot(report: Report, path: Path) -> None:
         twin.plot(offsets, report.syncnet.distances, color="tab:green", marker=".", label="SyncNet distance")
         twin.set_ylabel("SyncNet distance")
         twin.legend(loc="lower right")
-    ax.set_xlabel("offset, frames (+ = video late)")
-    ax.set_ylabel("correlation")
-    ax.set_title("sync score over offsets")
+    ax.set(title="sync score over offsets", xlabel="offset, frames (+ = video late)", ylabel="correlation")
     ax.legend(loc="upper left")
 
-    ax = fig.add_subplot(grid[1, 1])
+
+def _pose_panel(ax, report: Report, time: np.ndarray) -> None:
     for i, name in enumerate(("yaw", "pitch", "roll")):
         ax.plot(time, report.motion.pose[:, i], lw=1, label=name)
-    ax.set_xlabel("seconds")
-    ax.set_ylabel("degrees")
-    ax.set_title("head pose")
+    ax.set(title="head pose", xlabel="seconds", ylabel="degrees")
     ax.legend()
 
-    ax = fig.add_subplot(grid[2, 0])
+
+def _eyes_panel(ax, report: Report, time: np.ndarray) -> None:
     ax.plot(time, report.motion.eye_openness, color="tab:purple", lw=1)
     for frame in report.motion.blink_frames:
         ax.axvline(frame / report.fps, color="grey", ls=":", lw=1)
-    ax.set_xlabel("seconds")
-    ax.set_ylabel("eye aspect ratio")
-    ax.set_title(f"eyes: {report.motion.blinks} blinks")
+    ax.set(title=f"eyes: {report.motion.blinks} blinks", xlabel="seconds", ylabel="eye aspect ratio")
 
-    ax = fig.add_subplot(grid[2, 1])
-    if report.identity is not None:
-        ax.plot(report.identity.frames / report.fps, report.identity.distances, marker=".", lw=1)
-        ax.axhline(0.6, color="tab:red", ls=":", label="same-person threshold")
+
+def _identity_panel(ax, report: Report) -> None:
+    identity = report.identity
+    if identity is not None:
+        ax.plot(identity.frames / report.fps, identity.distances, marker=".", lw=1)
+        ax.axhline(SAME_PERSON, color="tab:red", ls=":", label="same-person threshold")
         ax.legend()
-    ax.set_xlabel("seconds")
-    ax.set_ylabel("descriptor distance")
-    ax.set_title(f"identity vs the reference ({report.identity.reference if report.identity else 'none'})")
-
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    reference = identity.reference if identity is not None else "none"
+    ax.set(title=f"identity vs the reference ({reference})", xlabel="seconds", ylabel="descriptor distance")
