@@ -22,7 +22,6 @@ import numpy as np
 from ..errors import ModelError
 
 POINT_COUNT = 68
-JAW = tuple(range(0, 17))
 NOSE = tuple(range(27, 36))  # bridge 27-30 (30 = tip), nostrils 31-35 (33 = below the tip)
 RIGHT_EYE = (36, 37, 38, 39, 40, 41)  # image left: outer corner, two upper lid, inner corner, two lower lid
 LEFT_EYE = (42, 43, 44, 45, 46, 47)  # image right: inner corner, two upper lid, outer corner, two lower lid
@@ -35,7 +34,6 @@ INNER_LIP_PAIRS = ((61, 67), (62, 66), (63, 65))  # upper and lower inner lip, i
 RIGID = NOSE + EYE_OUTER_CORNERS + EYE_INNER_CORNERS
 
 DETECT_SIDE = 480  # px: frames are scaled so their longer side is at most this for detection
-MIN_DETECT_FACE = 40  # px: faces smaller than this in the detection image are upsampled once
 REDETECT_EVERY = 50  # frames between detections that check the tracked face (2 s at 25 fps)
 TRACK_STILL = 0.005  # the box moves only once the face moved more than this share of its width (~1 px)
 TRACK_JUMP = 0.35  # a face moving more than this share of its width in one frame is re-detected
@@ -88,7 +86,7 @@ def detect_boxes(image: np.ndarray) -> list[np.ndarray]:
     image = grey(image)
     scale = min(1.0, DETECT_SIDE / max(image.shape))
     small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image
-    found = detector(small, 0)
+    found = detector(small, 0)  # faces from ~80 px
     if len(found) == 0:
         # One upsampling finds faces down to ~40 px; it costs 4x, so only when the first look fails.
         found = detector(small, 1)

@@ -23,7 +23,7 @@ from ..types import AudioClip
 from ..video.ffmpeg import MediaInfo, probe_media
 from ..video.reader import read_frames
 from .identity import measure_identity
-from .landmarks import FaceTracker, Landmarks, face_descriptor, face_in_image
+from .landmarks import POINT_COUNT, FaceTracker, Landmarks, face_descriptor, face_in_image
 from .motion import measure_motion
 from .neural.csim import ArcFace, csim
 from .neural.fvd import fvd
@@ -72,7 +72,7 @@ def observe(
     for t, frame in enumerate(tqdm(frames, total=total, unit="frame", desc="measuring", disable=not progress, leave=False)):
         face = tracker.update(frame)
         flicker.add(frame, face.box if face is not None else None)
-        points.append(face.points if face is not None else np.full((68, 2), np.nan, np.float32))
+        points.append(face.points if face is not None else np.full((POINT_COUNT, 2), np.nan, np.float32))
         if face is not None and first is None:
             first = (frame, face)
         if face is not None and t % identity_every == 0:
@@ -81,7 +81,7 @@ def observe(
             if arcface is not None:
                 embeddings.append(arcface.embed(frame, face.points))
     return Observations(
-        points=np.array(points, np.float32).reshape(-1, 68, 2),
+        points=np.array(points, np.float32).reshape(-1, POINT_COUNT, 2),
         sampled=np.array(sampled, np.int32),
         descriptors=np.array(descriptors, np.float32).reshape(-1, 128),
         arcface=np.array(embeddings, np.float32) if embeddings else np.zeros((0, 0), np.float32),
