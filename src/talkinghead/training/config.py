@@ -288,6 +288,8 @@ def _as(value: Any, kind: Any) -> Any:
             raise TypeError("not a path")
         return Path(value).expanduser()
     if kind is str:
+        if value is False:  # YAML 1.1 reads a bare `no` (mixed_precision: no) as false
+            return "no"
         if not isinstance(value, str):
             raise TypeError("not a string")
         return value
