@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import InputError
 
 PRESETS = Path(__file__).parent / "configs"
+WEIGHTS = "{weights}"  # stands for the weights folder at the start of a path
 PRESET_NAMES = ("stage1", "stage2", "personalise")
 
 
@@ -50,6 +51,8 @@ class ModelConfig:
 
 @dataclass
 class InitConfig:
+    """Where training starts. A path may begin with {weights}/, the weights folder."""
+
     net: Path | None = None  # a net.pth in the released layout to start from (stage 2: stage 1's)
     sd_unet: bool = True  # without `net`: both UNets from stable-diffusion-v1-5/unet of the weights
     motion_module: Path | None = None  # AnimateDiff mm_sd_v15_v2.ckpt: initial motion modules
@@ -171,7 +174,7 @@ class TrainConfig:
                 stage=2,
                 output_dir=Path("exp_output/stage2"),
                 data=DataConfig(batch_size=4),
-                init=InitConfig(sd_unet=False),
+                init=InitConfig(sd_unet=False, motion_module=Path(f"{WEIGHTS}/motion_module/mm_sd_v15_v2.ckpt")),
                 solver=SolverConfig(use_8bit_adam=True, gradient_checkpointing=True),
                 trainable=["*.audio_modules.*", "*.motion_modules.*", "audioproj.*"],
                 checkpoint=CheckpointConfig(keep=30),

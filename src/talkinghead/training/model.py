@@ -21,7 +21,7 @@ from ..render.hallo.audio_module import AudioModule, RegionMasks
 from ..render.hallo.loading import HalloNet
 from ..render.hallo.motion_module import MotionModule
 from ..render.hallo.unet_3d import SpatialTransformer
-from .config import TrainConfig
+from .config import WEIGHTS, TrainConfig
 
 log = logging.getLogger("talkinghead")
 
@@ -51,12 +51,15 @@ def build_net(config: TrainConfig, weights: Path, unet: dict, audio_layers: int,
     stage 1, or fine-tuning the release), else fresh ones with both UNets from SD-1.5; then the
     AnimateDiff motion modules when `init.motion_module` is given."""
     init, m = config.init, config.model
-    if init.net is not None:
-        if not Path(init.net).is_file():
-            raise ModelError(f"init.net {init.net} does not exist: give a net.pth (the release's, or one exported by training)")
-        net = loading.load_net(init.net, unet, audio_layers, audio_width)
+    start, motion = resolve(init.net, weights), resolve(init.motion_module, weights)
+    if start is not None:
+        if not start.is_file():
+            raise ModelError(f"init.net {start} does not exist: give a net.pth (the release's, or one exported by training)")
+        net = loading.load_net(start, unet, audio_layers, audio_width)
         args = NetArgs(unet, _init_args(net.audioproj), _init_args(net.imageproj), _motion_len(net))
     else:
+        if config.stage == 2 and not init.sd_unet:
+            raise ModelError("stage 2 starts from stage 1's networks: set init.net to its net.pth")
         audio = dict(
             seq_len=5, blocks=audio_layers, channels=audio_width, intermediate_dim=m.audio_intermediate_dim,
             output_dim=m.audio_dim or unet["cross_attention_dim"], context_tokens=m.audio_tokens,
@@ -66,9 +69,17 @@ def build_net(config: TrainConfig, weights: Path, unet: dict, audio_layers: int,
         net = args.build()
         if init.sd_unet:
             load_sd_unet(net, _sd_unet_file(weights))
-    if init.motion_module is not None:
-        load_motion_module(net, Path(init.motion_module))
+    if motion is not None:
+        load_motion_module(net, motion)
     return net, args
+
+
+def resolve(path: Path | None, weights: Path) -> Path | None:
+    """A config path with a leading {weights}/ replaced by the weights folder."""
+    if path is None:
+        return None
+    text = str(path)
+    return weights / text.removeprefix(WEIGHTS).lstrip("/") if text.startswith(WEIGHTS) else Path(text)
 
 
 def _init_args(module) -> dict:
