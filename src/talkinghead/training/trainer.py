@@ -105,7 +105,8 @@ class Trainer:
         self.trainable_names = select_trainable(net, config.trainable, config.frozen)
         for module in (net.reference_unet, net.face_locator, net.imageproj, net.audioproj):
             if self.weight_dtype != torch.float32 and not any(p.requires_grad for p in module.parameters()):
-                module.to(self.weight_dtype)
+                # nn.Module.to: diffusers' own `to` warns about casting models it did not load.
+                torch.nn.Module.to(module, self.weight_dtype)
         if solver.gradient_checkpointing:
             enable_checkpointing(net)
         self.model = HalloTrainingModel(net).to(device)
