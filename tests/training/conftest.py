@@ -13,25 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
+from training_setup import TINY
 
 TRAIN_EXTRA = all(importlib.util.find_spec(n) for n in ("torch", "diffusers", "transformers", "accelerate", "yaml"))
 collect_ignore_glob = [] if TRAIN_EXTRA else ["test_*.py"]
 sys.path.insert(0, str(Path(__file__).parents[1] / "hallo"))  # hallo_builders, hallo_onnx
-
-# Overrides that make any preset tiny and CPU-friendly; paths are added per test.
-TINY = [
-    "data.size=64",
-    "data.batch_size=2",
-    "data.num_workers=0",
-    "solver.mixed_precision=no",
-    "solver.use_8bit_adam=false",
-    "checkpoint.every=0",
-    "validation.every=0",
-    "validation.steps=2",
-    "validation.seconds=0.4",
-    "logging.report_to=none",
-]
-
 
 @pytest.fixture(scope="module", autouse=True)
 def one_torch_thread():
@@ -99,7 +85,3 @@ def stage1(prepared, weights_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("stage1")
     config = TrainConfig.load("stage1", overrides=[*TINY, f"weights={weights_dir}", f"data.dataset={prepared[0]}", f"output_dir={out}", "solver.max_steps=3"])
     return Trainer(config).train()
-
-
-def stage2_overrides(weights_dir: Path, dataset: Path, net: Path, out: Path) -> list[str]:
-    return [*TINY, f"weights={weights_dir}", f"data.dataset={dataset}", f"output_dir={out}", f"init.net={net}", "data.batch_size=1"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, stage2_overrides
+from training_setup import TINY, stage2_overrides
 
 from talkinghead.cli import main
 from talkinghead.render.hallo import loading

@@ -170,6 +170,7 @@ def clip_name(video: Path, videos_dir: Path) -> str:
 class PrepareSummary:
     results: list[ClipResult] = field(default_factory=list)
     elapsed: float = 0.0
+    fps: float = 25.0
 
     @property
     def kept(self) -> list[ClipResult]:
@@ -194,7 +195,7 @@ class PrepareSummary:
         kept = [r for r in results if r.status == "kept"]
         rejected = [r for r in results if r.status == "rejected"]
         failed = [r for r in results if r.status == "failed"]
-        seconds = sum(r.frames for r in kept) / 25.0
+        seconds = sum(r.frames for r in kept) / self.fps
         lines = [
             f"{len(results)} videos: {len(kept)} kept ({seconds:.1f} s of video), "
             f"{len(rejected)} rejected, {len(failed)} failed",
@@ -233,7 +234,7 @@ def prepare_dataset(
     (dataset_dir / "clips").mkdir(parents=True, exist_ok=True)
     (dataset_dir / "rejected").mkdir(exist_ok=True)
     jobs = [(video, videos_dir, dataset_dir, options) for video in videos]
-    summary = PrepareSummary()
+    summary = PrepareSummary(fps=options.fps)
     if ray_address:
         results = _run_on_ray(ray_address, jobs, weights, workers)
     elif workers > 1:
@@ -403,7 +404,7 @@ def _write_clip(video: Path, out: Path, options: PrepareOptions, models: Prepare
     except TalkingHeadError as error:
         raise ClipRejected("no_audio", str(error)) from None
     # 2. Faces on every n-th frame: the filters, and the landmarks for crop and masks
-    expected = math.ceil((info.duration or 0) * options.fps)
+    expected = math.ceil(info.duration * options.fps) if info.duration else None
     faces = _analyse_faces(video, options, expected)
     _check_lengths(faces.frame_count, audio, options)
     frames = min(faces.frame_count, len(audio.samples) * int(options.fps) // ANALYSIS_RATE)
@@ -443,10 +444,11 @@ def _write_clip(video: Path, out: Path, options: PrepareOptions, models: Prepare
     return frames
 
 
-def _analyse_faces(video: Path, options: PrepareOptions, expected_frames: int) -> _FaceTrack:
-    """Decode at `fps`, find the faces on every n-th frame; rejects as soon as the outcome is sure."""
+def _analyse_faces(video: Path, options: PrepareOptions, expected_frames: int | None) -> _FaceTrack:
+    """Decode at `fps`, find the faces on every n-th frame; when the length is known, rejects as
+    soon as the outcome is sure (a plain picture costs a few frames, not the whole video)."""
     track = _FaceTrack()
-    planned = max(1, math.ceil(expected_frames / options.analyse_every))
+    planned = math.ceil(expected_frames / options.analyse_every) if expected_frames else None
     try:
         for i, frame in enumerate(read_frames(video, fps=options.fps)):
             track.frame_count = i + 1
@@ -461,7 +463,8 @@ def _analyse_faces(video: Path, options: PrepareOptions, expected_frames: int) -
                 track.missing += 1
             else:
                 track.several += 1
-            _check_faces(track, max(planned, track.analysed), options)
+            if planned is not None:
+                _check_faces(track, max(planned, track.analysed), options)
     except TalkingHeadError as error:
         raise ClipRejected("unreadable", str(error)) from None
     if track.frame_count == 0:
