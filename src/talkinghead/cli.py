@@ -105,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _animate_parser(sub)
     _motion_parser(sub)
+    from .training.command import add_prepare_parser, add_train_parser
+
+    add_prepare_parser(sub)
+    add_train_parser(sub)
     return parser
 
 
