@@ -100,48 +100,20 @@ def test_an_unexpected_error_is_reported_and_retried_not_recorded(collection, we
     assert "failed, retried on the next run (1)" in (tmp_path / "data/summary.txt").read_text()
 
 
-def test_ray_runs_one_actor_per_worker(collection, weights_dir, tmp_path, monkeypatch):
-    """The Ray path with a stand-in `ray` module (real Ray is not a test dependency)."""
-    import sys
-    import types
-
-    class Handle:
-        def __init__(self, cls, args):
-            self.instance = cls(*args)
-            self.run = types.SimpleNamespace(remote=lambda job: self.instance.run(job))
-
-    class Remote:
-        def __init__(self, cls):
-            self.cls = cls
-
-        def remote(self, *args):
-            return Handle(self.cls, args)
-
-    started = []
-    fake = types.ModuleType("ray")
-    fake.init = lambda **kwargs: started.append(kwargs)
-    fake.cluster_resources = lambda: {"CPU": 3}
-    fake.remote = lambda **options: Remote
-    util = types.ModuleType("ray.util")
-
-    class ActorPool:
-        def __init__(self, actors):
-            self.actors = actors
-
-        def map_unordered(self, submit, jobs):
-            return [submit(self.actors[i % len(self.actors)], job) for i, job in enumerate(jobs)]
-
-    util.ActorPool = ActorPool
-    fake.util = util
-    monkeypatch.setitem(sys.modules, "ray", fake)
-    monkeypatch.setitem(sys.modules, "ray.util", util)
-    videos = tmp_path / "videos"
-    videos.mkdir()
-    (videos / "a.mp4").write_bytes(collection["bob"].read_bytes())
-    (videos / "b.mp4").write_bytes(collection["plain"].read_bytes())
-    summary = prepare_dataset(videos, tmp_path / "data", weights=weights_dir, options=PrepareOptions(size=64), ray_address="auto")
-    assert started == [{"address": "auto", "ignore_reinit_error": True, "log_to_driver": False}]
-    assert sorted((r.clip, r.status) for r in summary.results) == [("a", "kept"), ("b", "rejected")]
+def test_ray_cluster_prepares_the_videos(collection, weights_dir, tmp_path):
+    """A real local Ray cluster: actors load the models once and prepare the videos."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        videos = tmp_path / "videos"
+        videos.mkdir()
+        (videos / "a.mp4").write_bytes(collection["bob"].read_bytes())
+        (videos / "b.mp4").write_bytes(collection["plain"].read_bytes())
+        summary = prepare_dataset(videos, tmp_path / "data", weights=weights_dir, options=PrepareOptions(size=64), ray_address="auto")
+        assert sorted((r.clip, r.status) for r in summary.results) == [("a", "kept"), ("b", "rejected")]
+        assert (tmp_path / "data/clips/a/meta.json").is_file()
+    finally:
+        ray.shutdown()
 
 
 @pytest.mark.parametrize(
