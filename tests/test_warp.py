@@ -74,7 +74,7 @@ def _grey(image: np.ndarray) -> np.ndarray:
 def _white(image: np.ndarray) -> np.ndarray:
     """Teeth-like pixels: bright and colourless (lips are bright too, but pink)."""
     rgb = image.astype(int)
-    return (rgb.min(2) > 165) & (rgb.max(2) - rgb.min(2) < 45)
+    return (rgb.min(2) > 140) & (rgb.max(2) - rgb.min(2) < 45)
 
 
 def test_pressed_lips_close_an_open_photo_mouth(still, portrait, photo):

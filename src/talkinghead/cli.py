@@ -133,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     _animate_parser(sub)
     _motion_parser(sub)
     _eval_parser(sub)
+    from .training.command import add_prepare_parser, add_train_parser
+
+    add_prepare_parser(sub)
+    add_train_parser(sub)
     return parser
 
 

@@ -14,10 +14,14 @@ from talkinghead.errors import TalkingHeadError
 from talkinghead.video.ffmpeg import ffmpeg_command, last_line, probe_media
 
 
-def read_frames(path: str | os.PathLike, *, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+def read_frames(
+    path: str | os.PathLike, *, size: tuple[int, int] | None = None, fps: float | None = None
+) -> Iterator[np.ndarray]:
     """Yield (H, W, 3) uint8 RGB frames of the first video stream, each a new writable array.
 
     `size` (width, height) rescales every frame; by default frames keep the video's display size.
+    `fps` resamples the video to that constant rate (frames dropped or repeated by ffmpeg);
+    by default every coded frame comes once.
     Raises TalkingHeadError when the file has no video or ffmpeg cannot decode it.
     """
     path = Path(path)
@@ -27,8 +31,9 @@ def read_frames(path: str | os.PathLike, *, size: tuple[int, int] | None = None)
             raise TalkingHeadError(f"{path.name} has no video stream")
         size = (info.width, info.height)
     width, height = size
-    args = ["-loglevel", "error", "-i", str(path), "-map", "0:v:0", "-vf", f"scale={width}:{height}"]
-    # passthrough: every coded frame once, none duplicated or dropped to fit a constant rate.
+    filters = f"scale={width}:{height}" if fps is None else f"fps={fps},scale={width}:{height}"
+    args = ["-loglevel", "error", "-i", str(path), "-map", "0:v:0", "-vf", filters]
+    # passthrough: every coded frame once (or as the fps filter made them), none added to fit a rate.
     args += ["-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
     with tempfile.TemporaryFile() as stderr:  # a file, not a pipe: a full pipe would stall ffmpeg
         process = subprocess.Popen(ffmpeg_command(args), stdout=subprocess.PIPE, stderr=stderr)

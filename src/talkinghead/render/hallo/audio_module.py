@@ -26,7 +26,8 @@ class RegionMasks:
     """Soft region masks at the four UNet resolutions, shared by every frame.
 
     Level l has side s_l = latent side / 2^l (64, 32, 16, 8 for a 512² image), flattened
-    row-major: each entry is a tuple of 4 tensors of shape (s_l²,), values in [0, 1].
+    row-major: each entry is a tuple of 4 tensors of shape (s_l²,), values in [0, 1]. Training
+    batches mix videos, so there each tensor may also be (B·F, s_l²), one mask per frame.
     """
 
     pose: tuple[torch.Tensor, ...]  # "full" in the release: everything outside the face box
@@ -77,7 +78,8 @@ class AudioTransformerBlock(nn.Module):
         weights: MotionWeights,
         side: int,
     ) -> torch.Tensor:
-        """x (N, side², C) frame tokens; audio (N, 32, C_a); masks 3 × (side²,) → (N, side², C)."""
+        """x (N, side², C) frame tokens; audio (N, 32, C_a); masks 3 × (side²,) or 3 × (N, side²)
+        → (N, side², C)."""
         x = self.attn1(self.norm1(x)) + x
         query = self.norm2(x)
         regions = (
@@ -94,8 +96,9 @@ class AudioTransformerBlock(nn.Module):
 
     @staticmethod
     def _region(attn: Attention, conv: nn.Conv2d, mask: torch.Tensor, query, audio, side: int) -> torch.Tensor:
-        """Cross-attention output × region mask, through the 1×1 conv (its bias is not masked)."""
-        out = attn(query, encoder_hidden_states=audio) * mask[None, :, None]
+        """Cross-attention output × region mask, through the 1×1 conv (its bias is not masked).
+        mask (L,) shared by every frame, or (N, L) one per frame."""
+        out = attn(query, encoder_hidden_states=audio) * (mask[None, :, None] if mask.dim() == 1 else mask[:, :, None])
         n, length, channels = out.shape
         out = conv(out.transpose(1, 2).reshape(n, channels, side, length // side))
         return out.reshape(n, channels, length).transpose(1, 2)

@@ -58,19 +58,45 @@ def level_sides(size: int) -> tuple[int, ...]:
     return tuple(sides)
 
 
+@dataclass(frozen=True)
+class BaseMasks:
+    """The masks of a portrait, or of a whole training video, before they meet a UNet size."""
+
+    face_region: np.ndarray  # (S, S) uint8, 255 inside the expanded face box, else 0
+    face: np.ndarray  # (64, 64) uint8: the face box, blurred and min-max normalised
+    lip: np.ndarray  # (64, 64) uint8: the lip box, blurred and min-max normalised
+
+
 def hallo_masks(landmarks: np.ndarray, size: int, face_expand_ratio: float = FACE_EXPAND_RATIO) -> HalloMasks:
     """landmarks (478, 2 or 3) in the crop's pixels (x right, y down); size S of the square crop."""
-    points = np.asarray(landmarks, dtype=np.float64)[:, :2]
-    face_box = _box_mask(points[list(FACE_OVAL)], size, face_expand_ratio)
-    lip_box = _box_mask(points[list(LIPS_OUTER)], size, LIP_EXPAND_RATIO)
-    face = _blur(face_box, FACE_BLUR_KERNEL)
-    lip = _blur(lip_box, LIP_BLUR_KERNEL)
+    return masks_at(base_masks([landmarks], size, face_expand_ratio), size)
+
+
+def base_masks(landmark_sets, size: int, face_expand_ratio: float = FACE_EXPAND_RATIO) -> BaseMasks:
+    """landmark_sets: one or more (478, 2|3) point sets in the pixels of a square crop of side
+    `size`. With several (the frames of a training video) each box is the union of the frames'
+    boxes, as the release's data preparation draws one mask per video."""
+    face_box = np.zeros((size, size), np.uint8)
+    lip_box = np.zeros((size, size), np.uint8)
+    for landmarks in landmark_sets:
+        points = np.asarray(landmarks, dtype=np.float64)[:, :2]
+        np.maximum(face_box, _box_mask(points[list(FACE_OVAL)], size, face_expand_ratio), out=face_box)
+        np.maximum(lip_box, _box_mask(points[list(LIPS_OUTER)], size, LIP_EXPAND_RATIO), out=lip_box)
+    return BaseMasks(face_region=face_box, face=_blur(face_box, FACE_BLUR_KERNEL), lip=_blur(lip_box, LIP_BLUR_KERNEL))
+
+
+def masks_at(base: BaseMasks, size: int) -> HalloMasks:
+    """The region masks for a UNet working on images of side `size`."""
+    face, lip = base.face, base.lip
     # The release computes the background as uint8(255 · (1 - face / 255)), which truncates.
     pose = ((1.0 - face / 255.0) * 255).astype(np.uint8)
     expression = cv2.subtract(face, lip)
+    region = base.face_region
+    if region.shape[0] != size:
+        region = cv2.resize(region, (size, size), interpolation=cv2.INTER_NEAREST)
     sides = level_sides(size)
     return HalloMasks(
-        face_region=(face_box > 0).astype(np.float32),
+        face_region=(region > 0).astype(np.float32),
         pose=_levels(pose, sides),
         expression=_levels(expression, sides),
         lip=_levels(lip, sides),

@@ -55,11 +55,12 @@ class _Conditions:
     frames: int
     temb: torch.Tensor  # (B·F, T) time embedding
     tokens: torch.Tensor  # (B·F, 4, C_x) face tokens
-    audio: torch.Tensor  # (B·F, 32, C_a) audio tokens
-    masks: RegionMasks
+    audio: torch.Tensor | None  # (B·F, 32, C_a) audio tokens
+    masks: RegionMasks | None
     weights: MotionWeights
     reference: dict[str, torch.Tensor]  # block path → (B, 3, L, C): [reference, motion 1, motion 2]
     reference_index: torch.Tensor  # (B·F,) long: reference row each frame attends to, -1 for none
+    spatial_only: bool = False  # stage-1 training: no audio and no motion modules
 
 
 class SpatialTransformerBlock(nn.Module):
@@ -138,6 +139,8 @@ class _CrossAttnLayers(nn.Module):
         attention = self.attentions[i]
         bank = c.reference[attention.reference_key]
         x = attention(x, c.tokens, bank[:, 0], c.reference_index)
+        if c.spatial_only:
+            return x
         x = self.audio_modules[i](x, c.audio, c.masks.level(self.depth), c.weights)
         return _with_motion_frames(self.motion_modules[i], x, bank[:, 1:], c.frames)
 
@@ -363,13 +366,15 @@ class HalloUNet3D(ModelMixin, ConfigMixin):
         sample: torch.Tensor,
         timestep: torch.Tensor | int,
         encoder_hidden_states: torch.Tensor,
-        audio_embedding: torch.Tensor,
-        masks: RegionMasks,
+        audio_embedding: torch.Tensor | None,
+        masks: RegionMasks | None,
         reference: dict[str, torch.Tensor],
         *,
         face_features: torch.Tensor | None = None,
         reference_mask: torch.Tensor | None = None,
         motion_weights: MotionWeights = MotionWeights(),
+        reference_index: torch.Tensor | None = None,
+        spatial_only: bool = False,
     ) -> HalloUNet3DOutput:
         """Predict v for one clip.
 
@@ -377,18 +382,25 @@ class HalloUNet3D(ModelMixin, ConfigMixin):
         face tokens; audio_embedding (B, F, 32, C_a); masks at the 4 levels; reference: block
         path → (B, 3, h_l·w_l, C_l) ReferenceNet banks [reference, motion 1, motion 2];
         face_features (B, C0, h, w) FaceLocator output; reference_mask (B,) bool, None = all.
+
+        Training overrides: `reference_index` (B·F,) long gives each frame's reference row
+        directly (-1: none), instead of the release's tiling; `spatial_only` skips the audio and
+        motion modules (stage 1 trains the image model alone; audio and masks may then be None).
         """
         batch, _, frames, height, width = sample.shape
         x = sample.transpose(1, 2).reshape(batch * frames, -1, height, width)
+        if reference_index is None:
+            reference_index = _reference_index(batch, frames, reference_mask, sample.device)
         c = _Conditions(
             frames=frames,
             temb=self._time_embedding(timestep, batch, sample).repeat_interleave(frames, dim=0),
             tokens=encoder_hidden_states.repeat_interleave(frames, dim=0),
-            audio=audio_embedding.reshape(batch * frames, *audio_embedding.shape[2:]),
+            audio=None if audio_embedding is None else audio_embedding.reshape(batch * frames, *audio_embedding.shape[2:]),
             masks=masks,
             weights=motion_weights,
             reference=reference,
-            reference_index=_reference_index(batch, frames, reference_mask, sample.device),
+            reference_index=reference_index,
+            spatial_only=spatial_only,
         )
         x = self.conv_in(x)
         if face_features is not None:

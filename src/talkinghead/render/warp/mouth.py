@@ -91,7 +91,7 @@ def _profile(contour: np.ndarray, origin: np.ndarray, axis_u: np.ndarray, axis_s
 def _tooth_gaps(along: np.ndarray, edges: tuple[float, ...], mouth_width: float) -> np.ndarray:
     """Multiplier < 1 on the thin dark lines between teeth; none where teeth are too small to show them."""
     spacing = (edges[1] - edges[0]) * mouth_width
-    strength = 0.14 * _smoothstep((spacing - 5.0) / 5.0)
+    strength = 0.08 * _smoothstep((spacing - 5.0) / 5.0)
     dim = np.ones_like(along)
     if strength == 0:
         return dim
@@ -171,14 +171,16 @@ def draw_mouth(
     # Tongue: a rounded hump at the bottom once the mouth is well open.
     openness = _smoothstep((gap / rest_width - 0.1) / 0.25)
     if openness > 0:
-        hump = np.hypot(along / (0.32 * width), (s - s_lower) / (0.55 * opening))
-        tongue = openness * (1 - _smoothstep((hump - 0.75) / 0.3))
+        hump = np.hypot(along / (0.34 * width), (s - s_lower) / (0.6 * opening))
+        # Lit from the front: brightest at its tip, fading into the dark behind.
+        tongue = openness * (1 - _smoothstep((hump - 0.6) / 0.45)) * (0.55 + 0.45 * _smoothstep(1 - hump))
         colour += tongue[..., None] * (look.tongue - colour)
 
     # Lower teeth: their tips show above the lower lip as soon as the lips part.
-    tips = s_lower - np.minimum(0.3 * opening, 0.07 * rest_width)
-    lower_teeth = _smoothstep(s - tips + 0.5) * (1 - _smoothstep((side - 0.5) / 0.2))
-    lower_shade = 0.8 * _tooth_gaps(along, TOOTH_EDGES_LOWER, rest_width)
+    tips = s_lower - np.minimum(0.22 * opening, 0.05 * rest_width)
+    lower_teeth = _smoothstep(s - tips + 0.5) * (1 - _smoothstep((side - 0.45) / 0.2))
+    # In the upper lip's and the jaw's shadow: darker than the upper teeth, darkest low down.
+    lower_shade = (0.78 - 0.25 * side - 0.15 * _smoothstep((s - tips) / (0.05 * rest_width + 1))) * _tooth_gaps(along, TOOTH_EDGES_LOWER, rest_width)
     colour += lower_teeth[..., None] * (look.teeth * lower_shade[..., None] - colour)
 
     if not photo_open:
