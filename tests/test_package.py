@@ -25,6 +25,8 @@ def test_readme_documents_every_option_with_its_default():
         assert row is not None, f"README has no row for {flag}"
         if f.name == "face_index":
             default = "largest"
+        elif isinstance(f.default, bool):
+            default = "on" if f.default else "off"
         elif f.default is None:
             default = "off"
         else:

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from .audio.decode import load_audio
 from .config import AnimateConfig, BackendConfig, FaceConfig
+from .errors import ModelError
 from .face.analysis import analyze_face
 from .face.crop import crop_portrait, face_crop
 from .image import even_size, limit_size, load_image
@@ -107,13 +108,31 @@ class Animator:
             "%s renderer on %s: %dx%d, %d frames at %g fps (%.1f s of audio)",
             self.renderer.name, self.renderer.device, width, height, clip.frame_count(out.fps), out.fps, clip.duration,
         )
+        scorer = _sync_scorer() if out.score else None
         with (
             VideoWriter(path, size=(width, height), fps=out.fps, audio=clip, crf=out.crf, frames_dir=out.frames_dir) as video,
             tqdm(unit="frame", desc="rendering", disable=not progress, leave=False) as bar,
         ):
             for frame in self._rendered(clip, config, bar):
                 video.write(frame)
+                if scorer is not None:
+                    scorer.add(frame)
+        if scorer is not None:
+            log.info(scorer.score(clip, out.fps).summary(out.fps))
         return path
+
+
+def _sync_scorer():
+    """The cheap lip-sync scorer of talkinghead.eval, or None (with a hint) without the eval extra."""
+    try:
+        from .eval.landmarks import check_models
+        from .eval.sync import SyncScorer
+
+        check_models()
+        return SyncScorer()
+    except (ImportError, ModelError) as error:
+        log.info("no lip-sync score (%s)", error)
+        return None
 
 
 def _renderer(config: BackendConfig):

@@ -26,6 +26,9 @@ def _add_config_options(parser: argparse.ArgumentParser, names: set[str] | None 
     for f in option_fields():
         if names is not None and f.name not in names:
             continue
+        if str(f.type) == "bool":  # an on-by-default switch: its flag turns it off
+            parser.add_argument(flag_of(f), dest=f.name, action="store_false", help="do not " + f.metadata["help"])
+            continue
         kind = _TYPES[str(f.type).split(" |")[0]]
         extra = {k: v for k, v in f.metadata.items() if k in ("choices", "metavar")}
         default = f" (default: {f.default})" if f.default is not None else ""

@@ -51,6 +51,7 @@ class OutputConfig:
     crf: int = knob(18, "H.264 quality: lower is better and larger (0-51)", bounds=(0, 51))
     frames_dir: Path | None = knob(None, "also write every frame as a PNG into this directory", metavar="DIR")
     max_duration: float = knob(600.0, "refuse audio longer than this many seconds", metavar="SECONDS", bounds=(0.1, 86400))
+    score: bool = knob(True, "print the lip-sync offset and confidence of the video made (needs the eval extra)", flag="--no-score")
 
 
 @dataclass(frozen=True)

@@ -85,3 +85,8 @@ def test_lagged_correlations_convention():
     video = np.roll(audio, 4)  # video[t] = audio[t - 4]: late by 4
     curve = lagged_correlations(video, audio, 15)
     assert int(np.argmax(curve)) - 15 == 4
+
+
+def test_a_clip_shorter_than_the_lag_range_scores_without_error():
+    short = np.arange(6, dtype=np.float32)
+    assert lagged_correlations(short, short, max_lag=15).shape == (31,)

@@ -62,6 +62,11 @@ def _models():
     return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(files[0])), dlib.face_recognition_model_v1(str(files[1]))
 
 
+def check_models() -> None:
+    """ModelError, with the install command, when dlib or its face models are missing."""
+    _models()
+
+
 @dataclass(frozen=True)
 class Landmarks:
     """The 68 points of one face in one frame."""

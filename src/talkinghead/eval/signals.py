@@ -24,6 +24,8 @@ def lagged_correlations(video: np.ndarray, audio: np.ndarray, max_lag: int) -> n
     out = np.zeros(2 * max_lag + 1, np.float32)
     n = len(video)
     for i, k in enumerate(range(-max_lag, max_lag + 1)):
+        if abs(k) >= n:  # a clip shorter than the lag has no frames to pair
+            continue
         if k >= 0:
             out[i] = pearson(video[k:], audio[: n - k])
         else:

@@ -7,9 +7,11 @@ large photos that Face Mesh alone misses, and keeps landmarks precise for every 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
+import time
 from functools import lru_cache
 
 import cv2
@@ -57,7 +59,20 @@ def _models():
         mesh = mp.solutions.face_mesh.FaceMesh(
             static_image_mode=True, max_num_faces=2, refine_landmarks=True, min_detection_confidence=0.3
         )
+        # The graphs start their inference threads on the first image, and those log a warning
+        # a moment later: start them here, on a blank image, and let the warning pass.
+        blank = np.zeros((64, 64, 3), np.uint8)
+        for solution in (*detectors, mesh):
+            solution.process(blank)
+        time.sleep(0.05)
+    atexit.register(_close_quietly, (*detectors, mesh))  # closing a graph logs too
     return detectors, mesh
+
+
+def _close_quietly(solutions) -> None:
+    with _native_stderr_silenced():
+        for solution in solutions:
+            solution.close()
 
 
 def _detect_in(image: np.ndarray) -> list[np.ndarray]:

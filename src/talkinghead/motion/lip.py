@@ -38,6 +38,11 @@ MAX_SPEED = 8.5  # channel units per second (0.34 per frame at 25 fps): no poppi
 # normal speech (l ~ 0.8) and a shout (l = 1) a little wider.
 JAW_GAIN_QUIET = 0.35
 JAW_GAIN_SLOPE = 0.8
+# Within a phone the jaw also rides the voice's energy, syllable by syllable: this share of
+# its opening comes from the loudness envelope (ENERGY_JAW at full loudness) rather than
+# from the viseme alone. Contacts still close the lips exactly.
+ENERGY_SHARE = 0.3
+ENERGY_JAW = 0.6
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,10 @@ def lip_curves(phones: list[PhoneSegment], loudness: np.ndarray, fps: float) -> 
     keys = _keys(phones)
     times = (np.arange(frames) + 0.5) / fps + LEAD_S
     curves = _blend(keys, times)
+    # Only while a phone shapes the mouth: in silence the mouth rests whatever the noise.
+    shaping = np.clip(np.abs(curves).sum(1) / 0.1, 0.0, 1.0)
     curves[:, JAW] *= JAW_GAIN_QUIET + JAW_GAIN_SLOPE * loudness
+    curves[:, JAW] += shaping * ENERGY_SHARE * (ENERGY_JAW * loudness**0.8 - curves[:, JAW])
     curves = _limit_speed(curves, MAX_SPEED / fps)
     _force_contacts(curves, keys, times)
     return np.clip(curves, 0.0, 1.0).astype(np.float32)
