@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ...face import landmarks as lm
 from ...types import EXPRESSION_CHANNELS, LIP_CHANNELS, MotionTrack, Portrait
@@ -155,14 +156,16 @@ class WarpRenderer:
         """Yields (H, W, 3) uint8 RGB frames, one per motion frame."""
         prepared = prepare(portrait)
         x0, y0, x1, y1 = prepared.rig.region
-        # One OpenCV thread: the other core encodes the frames already rendered (ffmpeg runs
-        # beside us), and OpenCV's threads only contend with it on images this small.
+        # One thread for OpenCV and BLAS: the other core encodes the frames already rendered
+        # (ffmpeg runs beside us); on work this small their threads only contend with it, and
+        # BLAS threads spin between calls.
         threads = cv2.getNumThreads()
         cv2.setNumThreads(1)
         try:
-            for t in range(motion.frame_count):
-                frame = prepared.photo.copy()
-                frame[y0:y1, x0:x1] = render_region(prepared, motion.lip[t], motion.expression[t], motion.pose[t])
-                yield frame
+            with threadpool_limits(limits=1, user_api="blas"):
+                for t in range(motion.frame_count):
+                    frame = prepared.photo.copy()
+                    frame[y0:y1, x0:x1] = render_region(prepared, motion.lip[t], motion.expression[t], motion.pose[t])
+                    yield frame
         finally:
             cv2.setNumThreads(threads)
