@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from .face.crop import crop_portrait, face_crop
 from .image import even_size, limit_size, load_image
 from .motion.generate import motion_for
 from .render.warp.renderer import WarpRenderer
-from .types import AudioClip, MotionTrack, Portrait
+from .types import AudioClip, Face, MotionTrack, Portrait
 from .video.writer import VideoWriter, check_output_path
 
 log = logging.getLogger("talkinghead")
@@ -108,10 +109,11 @@ class Animator:
             "%s renderer on %s: %dx%d, %d frames at %g fps (%.1f s of audio)",
             self.renderer.name, self.renderer.device, width, height, clip.frame_count(out.fps), out.fps, clip.duration,
         )
-        scorer = _sync_scorer() if out.score else None
+        scorer = _sync_scorer(self.portrait.face) if out.score else None
         with (
             VideoWriter(path, size=(width, height), fps=out.fps, audio=clip, crf=out.crf, frames_dir=out.frames_dir) as video,
             tqdm(unit="frame", desc="rendering", disable=not progress, leave=False) as bar,
+            scorer or contextlib.nullcontext(),
         ):
             for frame in self._rendered(clip, config, bar):
                 video.write(frame)
@@ -122,17 +124,23 @@ class Animator:
         return path
 
 
-def _sync_scorer():
-    """The cheap lip-sync scorer of talkinghead.eval, or None (with a hint) without the eval extra."""
+def _sync_scorer(face: Face):
+    """The cheap lip-sync scorer of talkinghead.eval, or None (with a hint) without the eval extra.
+
+    It starts from the face box we already know, in the box convention of dlib's detector
+    (brows to chin: a little lower at the top, a little higher at the bottom than ours); the
+    landmarks it judges the video by are still dlib's own.
+    """
     try:
         from .eval.landmarks import check_models
-        from .eval.sync import SyncScorer
+        from .eval.sync import BackgroundScorer, SyncScorer
 
         check_models()
-        return SyncScorer()
     except (ImportError, ModelError) as error:
         log.info("no lip-sync score (%s)", error)
         return None
+    x0, y0, x1, y1 = face.box
+    return BackgroundScorer(SyncScorer(face_box=np.array([x0, y0 + 0.08 * face.height, x1, y1 - 0.04 * face.height])))
 
 
 def _renderer(config: BackendConfig):

@@ -47,24 +47,43 @@ def _model_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
-@lru_cache(maxsize=1)
-def _models():
-    """(detector, 68-point shape predictor, face descriptor network), loaded once per process."""
+def _dlib():
     try:
         import dlib
     except ImportError:
         raise ModelError("the evaluation needs dlib: pip install 'talkinghead[eval]'") from None
-    folder = _model_dir()
-    files = [folder / "shape_predictor_68_face_landmarks.dat", folder / "dlib_face_recognition_resnet_model_v1.dat"]
-    missing = [f.name for f in files if not f.is_file()]
-    if missing:
-        raise ModelError(f"{', '.join(missing)} missing from {folder}: reinstall face-recognition-models")
-    return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(files[0])), dlib.face_recognition_model_v1(str(files[1]))
+    return dlib
+
+
+def _model_file(name: str) -> str:
+    path = _model_dir() / name
+    if not path.is_file():
+        raise ModelError(f"{name} missing from {path.parent}: reinstall face-recognition-models")
+    return str(path)
+
+
+# Each model loads on first use, once per process: the 68-point predictor alone takes ~0.7 s,
+# the detector ~0.4 s, and a caller that brings its own face box needs no detector.
+@lru_cache(maxsize=1)
+def _detector():
+    return _dlib().get_frontal_face_detector()
+
+
+@lru_cache(maxsize=1)
+def _predictor():
+    return _dlib().shape_predictor(_model_file("shape_predictor_68_face_landmarks.dat"))
+
+
+@lru_cache(maxsize=1)
+def _network():
+    return _dlib().face_recognition_model_v1(_model_file("dlib_face_recognition_resnet_model_v1.dat"))
 
 
 def check_models() -> None:
     """ModelError, with the install command, when dlib or its face models are missing."""
-    _models()
+    _dlib()
+    for name in ("shape_predictor_68_face_landmarks.dat", "dlib_face_recognition_resnet_model_v1.dat"):
+        _model_file(name)
 
 
 @dataclass(frozen=True)
@@ -72,7 +91,8 @@ class Landmarks:
     """The 68 points of one face in one frame."""
 
     points: np.ndarray  # (68, 2) float32, frame pixels
-    shape: object  # dlib.full_object_detection: what the descriptor network reads
+    shape: object  # dlib.full_object_detection, in the pixels of the image from `origin` on
+    origin: tuple[int, int] = (0, 0)  # x, y of the image part `shape` was fitted in
 
     @property
     def box(self) -> np.ndarray:
@@ -87,7 +107,7 @@ def grey(frame: np.ndarray) -> np.ndarray:
 
 def detect_boxes(image: np.ndarray) -> list[np.ndarray]:
     """Face boxes (4,) float32 x0, y0, x1, y1 in `image` pixels, largest first (dlib HOG)."""
-    detector, _, _ = _models()
+    detector = _detector()
     image = grey(image)
     scale = min(1.0, DETECT_SIDE / max(image.shape))
     small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image
@@ -101,21 +121,25 @@ def detect_boxes(image: np.ndarray) -> list[np.ndarray]:
 
 def landmarks_in_box(image: np.ndarray, box: np.ndarray) -> Landmarks:
     """The 68 points of the face in `box` (a detector-style box, image pixels)."""
-    import dlib
-
-    _, predictor, _ = _models()
-    rect = dlib.rectangle(*(int(round(v)) for v in box))
-    shape = predictor(np.ascontiguousarray(image), rect)  # RGB works as well as grey: no conversion
-    points = np.array([(p.x, p.y) for p in shape.parts()], np.float32)
-    return Landmarks(points, shape)
+    dlib = _dlib()
+    # dlib copies the image it is given while holding Python's lock: hand it the face's
+    # surroundings only (the fit reads pixels near the box), not the whole frame.
+    margin = 0.5 * float(max(box[2] - box[0], box[3] - box[1]))
+    x0, y0 = (max(0, int(v - margin)) for v in box[:2])
+    x1, y1 = int(min(image.shape[1], box[2] + margin)), int(min(image.shape[0], box[3] + margin))
+    rect = dlib.rectangle(*(int(round(v)) for v in (box[0] - x0, box[1] - y0, box[2] - x0, box[3] - y0)))
+    shape = _predictor()(np.ascontiguousarray(image[y0:y1, x0:x1]), rect)  # RGB works as well as grey: no conversion
+    points = np.array([(p.x + x0, p.y + y0) for p in shape.parts()], np.float32)
+    return Landmarks(points, shape, (x0, y0))
 
 
 def face_descriptor(rgb: np.ndarray, face: Landmarks) -> np.ndarray:
     """(128,) float32 dlib face descriptor: faces of one person lie within ~0.6 of each other."""
     import dlib
 
-    _, _, network = _models()
-    chip = dlib.get_face_chip(np.ascontiguousarray(rgb), face.shape, size=150, padding=0.25)
+    network = _network()
+    x0, y0 = face.origin
+    chip = dlib.get_face_chip(np.ascontiguousarray(rgb[y0:, x0:]), face.shape, size=150, padding=0.25)
     return np.array(network.compute_face_descriptor(chip), np.float32)
 
 
@@ -156,15 +180,18 @@ class FaceTracker:
     costs ~15x a landmark fit, so a frame costs about one fit.
     """
 
-    def __init__(self, *, redetect_every: int = REDETECT_EVERY) -> None:
+    def __init__(self, *, redetect_every: int | None = REDETECT_EVERY, box: np.ndarray | None = None) -> None:
+        """`box`: where the face is known to start (detector-style); None: find it. With a box
+        and `redetect_every` None the detector is never loaded."""
         self.redetect_every = redetect_every
-        self._box: np.ndarray | None = None  # (4,) detector-style box for the next frame
+        self._box: np.ndarray | None = None if box is None else np.asarray(box, np.float32)  # (4,) detector-style box for the next frame
         self._anchor: np.ndarray | None = None  # (2,) centre of the RIGID points when the box was placed
         self._since_detection = 0
 
     def update(self, frame: np.ndarray) -> Landmarks | None:
         """The face's landmarks in this (H, W, 3) RGB or (H, W) grey uint8 frame, or None."""
-        if self._box is None or self._since_detection >= self.redetect_every:
+        due = self.redetect_every is not None and self._since_detection >= self.redetect_every
+        if self._box is None or due:
             self._detect(frame)
         if self._box is None:
             return None
@@ -195,7 +222,7 @@ class FaceTracker:
         if moved > TRACK_STILL:
             self._box = self._box + np.tile(centre - self._anchor, 2)
             self._anchor = centre
-        if moved > TRACK_JUMP:
+        if moved > TRACK_JUMP and self.redetect_every is not None:
             self._since_detection = self.redetect_every  # check with the detector on the next frame
 
 

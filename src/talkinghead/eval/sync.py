@@ -14,6 +14,9 @@ audio (the mouth moves `offset` frames after the sound).
 
 from __future__ import annotations
 
+import queue
+import threading
+
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -156,9 +159,12 @@ class SyncScorer:
     renderer. `talkinghead eval` measures every frame; `every=1` does here too.
     """
 
-    def __init__(self, *, every: int = SCORE_EVERY) -> None:
+    def __init__(self, *, every: int = SCORE_EVERY, face_box: np.ndarray | None = None) -> None:
+        """face_box: (4,) detector-style box of the face in the first frame, when the caller knows
+        it (a renderer does): the detector is then neither loaded nor run (~0.5 s saved)."""
         self.every = every
-        self._tracker = FaceTracker(redetect_every=SCORE_REDETECT_EVERY)
+        redetect = None if face_box is not None else SCORE_REDETECT_EVERY
+        self._tracker = FaceTracker(redetect_every=redetect, box=face_box)
         self._aperture: list[float] = []
 
     def add(self, frame: np.ndarray) -> None:
@@ -175,6 +181,51 @@ class SyncScorer:
     def score(self, audio: AudioClip, fps: float) -> SyncScore:
         aperture = self.aperture
         return score_aperture(aperture, frame_loudness(audio, fps, len(aperture)))[0]
+
+
+class BackgroundScorer:
+    """A SyncScorer fed on a thread of its own, so the scoring overlaps rendering and encoding.
+
+        with BackgroundScorer(SyncScorer()) as scorer:
+            for frame in frames:
+                video.write(frame)
+                scorer.add(frame)      # queued; the fit runs beside the renderer
+        print(scorer.score(clip, fps).summary(fps))
+
+    dlib releases Python's lock while it fits, so on two cores the fits use the time the
+    renderer and the encoder leave. Frames must not change after `add` (rendered frames don't).
+    """
+
+    def __init__(self, scorer: SyncScorer, *, backlog: int = 32) -> None:
+        self.scorer = scorer
+        self._frames: queue.Queue = queue.Queue(maxsize=backlog)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="talkinghead-sync-score", daemon=True)
+
+    def __enter__(self) -> BackgroundScorer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._frames.put(None)
+        self._thread.join()
+
+    def add(self, frame: np.ndarray) -> None:
+        if self._error is None:
+            self._frames.put(frame)
+
+    def score(self, audio: AudioClip, fps: float) -> SyncScore:
+        if self._error is not None:
+            raise self._error
+        return self.scorer.score(audio, fps)
+
+    def _work(self) -> None:
+        while (frame := self._frames.get()) is not None:
+            if self._error is None:
+                try:
+                    self.scorer.add(frame)
+                except BaseException as error:  # handed to the caller by score()
+                    self._error = error
 
 
 def sync_score(
