@@ -91,7 +91,8 @@ def prepare(portrait: Portrait) -> PreparedPortrait:
         details=(
             _detail_window(rig, lm.RIGHT_EYE_UPPER + lm.RIGHT_EYE_LOWER, ("blink_right", "eyes_squint")),
             _detail_window(rig, lm.LEFT_EYE_UPPER + lm.LEFT_EYE_LOWER, ("blink_left", "eyes_squint")),
-            _detail_window(rig, lm.LIPS_INNER_UPPER + lm.LIPS_INNER_LOWER, LIP_CHANNELS + ("smile", "mouth_frown")),
+            # The lips fold the map only as they close on each other; an opening mouth is drawn over.
+            _detail_window(rig, lm.LIPS_INNER_UPPER + lm.LIPS_INNER_LOWER, ("lips_press", "lower_lip_tuck")),
         ),
     )
 
