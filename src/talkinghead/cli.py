@@ -83,9 +83,9 @@ def _motion_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_motion(args: argparse.Namespace) -> int:
-    from .motion.generate import motion_for
     from .audio.decode import load_audio
     from .config import AnimateConfig
+    from .motion.generate import motion_for
     from .motion.track_io import save_motion
     from .video.writer import check_output_path
 

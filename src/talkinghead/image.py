@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
-from talkinghead.errors import ImageError
+from .errors import ImageError
 
 FORMATS_HINT = "give a JPEG, PNG, WebP, BMP or TIFF photo"
 

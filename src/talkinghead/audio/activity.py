@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from talkinghead.audio.loudness import FLOOR_DB, frame_rms_db
-from talkinghead.audio.vad import voice_per_frame
+from .loudness import FLOOR_DB, frame_rms_db
+from .vad import voice_per_frame
 
 NOISE_PERCENTILE = 10  # the quietest 10 % of frames estimate the background level
 LOUD_PERCENTILE = 95  # the loud speech level, as in the loudness envelope

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import resample_poly
 
-from talkinghead.errors import AudioError, TalkingHeadError
-from talkinghead.types import ANALYSIS_RATE, AudioClip
-from talkinghead.video.ffmpeg import last_line, probe_media, run_ffmpeg
+from ..errors import AudioError, TalkingHeadError
+from ..types import ANALYSIS_RATE, AudioClip
+from ..video.ffmpeg import last_line, probe_media, run_ffmpeg
 
 FORMATS_HINT = "give a WAV, MP3, M4A, FLAC or OGG recording, or a video with sound"
 MAX_CHANNELS = 8

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 from pocketsphinx import Decoder, get_model_path
 
-from talkinghead.audio.activity import runs, speech_activity
-from talkinghead.audio.pronounce import spelled_phones, transcript_words
-from talkinghead.types import AudioClip, PhoneSegment
+from ..types import AudioClip, PhoneSegment
+from .activity import runs, speech_activity
+from .pronounce import spelled_phones, transcript_words
 
 log = logging.getLogger("talkinghead")
 

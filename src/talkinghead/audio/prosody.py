@@ -20,9 +20,9 @@ import scipy.fft
 from scipy.ndimage import median_filter, uniform_filter1d
 from scipy.signal import find_peaks, resample_poly
 
-from talkinghead.audio.activity import pause_mask, speech_activity
-from talkinghead.audio.loudness import loudness_envelope
-from talkinghead.types import AudioClip, Prosody
+from ..types import AudioClip, Prosody
+from .activity import pause_mask, speech_activity
+from .loudness import loudness_envelope
 
 F0_MIN = 60.0  # Hz
 F0_MAX = 400.0  # Hz

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import importlib.util
 import math
-from itertools import zip_longest
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import zip_longest
 from pathlib import Path
 
 import cv2

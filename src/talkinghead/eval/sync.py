@@ -14,10 +14,9 @@ audio (the mouth moves `offset` frames after the sound).
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
-
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..types import EXPRESSION_CHANNELS, AudioFeatures
 from ..audio.activity import runs
+from ..types import EXPRESSION_CHANNELS, AudioFeatures
 from .signals import smooth
 
 BLINKS_PER_MINUTE = 15.0

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from talkinghead.motion.visemes import BY_PHONE, GLIDE_FRACTION, GLIDES, Viseme, phone_to_viseme
-from talkinghead.types import LIP_CHANNELS, PhoneSegment
+from ..types import LIP_CHANNELS, PhoneSegment
+from .visemes import BY_PHONE, GLIDE_FRACTION, GLIDES, Viseme, phone_to_viseme
 
 JAW = LIP_CHANNELS.index("jaw_open")
 LIP_SHAPE = [LIP_CHANNELS.index("lips_wide"), LIP_CHANNELS.index("lips_round")]

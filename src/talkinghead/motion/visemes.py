@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from talkinghead.types import LIP_CHANNELS
+from ..types import LIP_CHANNELS
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import imageio_ffmpeg
 
-from talkinghead.errors import TalkingHeadError
+from ..errors import TalkingHeadError
 
 
 def ffmpeg_exe() -> str:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from talkinghead.errors import TalkingHeadError
-from talkinghead.video.ffmpeg import ffmpeg_command, last_line, probe_media
+from ..errors import TalkingHeadError
+from .ffmpeg import ffmpeg_command, last_line, probe_media
 
 
 def read_frames(

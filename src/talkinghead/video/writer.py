@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 from scipy.io import wavfile
 
-from talkinghead.errors import OutputError, TalkingHeadError
-from talkinghead.types import AudioClip
-from talkinghead.video.ffmpeg import ffmpeg_command, last_line
+from ..errors import OutputError, TalkingHeadError
+from ..types import AudioClip
+from .ffmpeg import ffmpeg_command, last_line
 
 
 def check_output_path(output: str | os.PathLike, *, inputs: Sequence[str | os.PathLike] = ()) -> Path:
