@@ -18,18 +18,19 @@ import argparse
 import sys
 import tempfile
 import time
-import wave
 from collections import defaultdict
 from contextlib import contextmanager
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests" / "hallo")]
 
+from talkinghead.audio.decode import load_audio  # noqa: E402
+from talkinghead.image import load_image  # noqa: E402
 from talkinghead.render.hallo import loading  # noqa: E402
 from talkinghead.render.hallo.pipeline import CLIP_FRAMES, HalloPipeline  # noqa: E402
 from talkinghead.types import AudioClip  # noqa: E402
@@ -94,17 +95,15 @@ class Meter:
 
 
 def speech(seconds: float) -> AudioClip:
-    """The first `seconds` of the bundled speech sample (16 kHz mono 16-bit)."""
-    with wave.open(str(ROOT / "assets" / "speech.wav")) as file:
-        rate = file.getframerate()
-        data = np.frombuffer(file.readframes(int(seconds * rate)), np.int16)
-    return AudioClip(samples=(data / 32768.0).astype(np.float32), rate=rate)
+    """The first `seconds` of the bundled speech sample."""
+    clip = load_audio(ROOT / "assets" / "speech.wav")
+    return AudioClip(samples=clip.samples[: int(seconds * clip.rate)], rate=clip.rate)
 
 
 def portrait(size: int) -> tuple[np.ndarray, np.ndarray]:
     """The bundled portrait resized to `size`, with face-like landmarks (speed does not depend on
     where they are)."""
-    image = np.asarray(Image.open(ROOT / "assets" / "portrait.png").convert("RGB").resize((size, size)))
+    image = cv2.resize(load_image(ROOT / "assets" / "portrait.png"), (size, size), interpolation=cv2.INTER_AREA)
     rng = np.random.default_rng(0)
     points = size * (np.array([0.5, 0.42]) + rng.uniform(-0.18, 0.18, (478, 2)))
     return image, np.hstack([points, np.zeros((478, 1))]).astype(np.float32)

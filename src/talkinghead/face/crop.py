@@ -44,14 +44,19 @@ class Crop:
 
 def face_crop(face: Face, image_size: tuple[int, int], *, size: int, face_expand_ratio: float = 1.2) -> Crop:
     """A square crop of `size` pixels around the face, kept inside the photo where it fits."""
-    width, height = image_size
     side = CROP_FRAMING * face_expand_ratio * max(face.width, face.height)
+    centre = ((face.box[0] + face.box[2]) / 2, (face.box[1] + face.box[3]) / 2)
+    return square_crop(centre, side, image_size, size=size)
+
+
+def square_crop(centre: tuple[float, float], side: float, image_size: tuple[int, int], *, size: int) -> Crop:
+    """A square of `side` image pixels around `centre`, scaled to `size`; no larger than the
+    photo's longer side, and slid inside the photo (rather than padded) where it fits."""
+    width, height = image_size
     side = min(side, max(width, height))
-    cx = (face.box[0] + face.box[2]) / 2
-    cy = (face.box[1] + face.box[3]) / 2
-    # Slide the square inside the photo rather than pad with invented pixels, when it fits.
-    x0 = np.clip(cx - side / 2, 0, max(0.0, width - side)) if side <= width else cx - side / 2
-    y0 = np.clip(cy - side / 2, 0, max(0.0, height - side)) if side <= height else cy - side / 2
+    cx, cy = centre
+    x0 = np.clip(cx - side / 2, 0, width - side) if side <= width else cx - side / 2
+    y0 = np.clip(cy - side / 2, 0, height - side) if side <= height else cy - side / 2
     s = size / side
     return Crop(to_crop=np.array([[s, 0, -s * x0], [0, s, -s * y0]]), size=size)
 

@@ -17,6 +17,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..errors import ModelError
 from ..render.hallo import loading
+from ..render.hallo.audio_encoder import WINDOW
 from ..render.hallo.audio_module import AudioModule, RegionMasks
 from ..render.hallo.loading import HalloNet
 from ..render.hallo.motion_module import MotionModule
@@ -56,12 +57,12 @@ def build_net(config: TrainConfig, weights: Path, unet: dict, audio_layers: int,
         if not start.is_file():
             raise ModelError(f"init.net {start} does not exist: give a net.pth (the release's, or one exported by training)")
         net = loading.load_net(start, unet, audio_layers, audio_width)
-        args = NetArgs(unet, _init_args(net.audioproj), _init_args(net.imageproj), _motion_len(net))
+        args = NetArgs(unet, _init_args(net.audioproj), _init_args(net.imageproj), net.denoising_unet.config.motion_module_max_len)
     else:
         if config.stage == 2 and not init.sd_unet:
             raise ModelError("stage 2 starts from stage 1's networks: set init.net to its net.pth")
         audio = dict(
-            seq_len=5, blocks=audio_layers, channels=audio_width, intermediate_dim=m.audio_intermediate_dim,
+            seq_len=WINDOW, blocks=audio_layers, channels=audio_width, intermediate_dim=m.audio_intermediate_dim,
             output_dim=m.audio_dim or unet["cross_attention_dim"], context_tokens=m.audio_tokens,
         )
         image = dict(cross_attention_dim=unet["cross_attention_dim"], clip_embeddings_dim=m.face_embedding_dim, clip_extra_context_tokens=m.face_tokens)
@@ -85,11 +86,6 @@ def resolve(path: Path | None, weights: Path) -> Path | None:
 def _init_args(module) -> dict:
     """A diffusers model's constructor arguments, from its registered config."""
     return {k: v for k, v in module.config.items() if not k.startswith("_")}
-
-
-def _motion_len(net: HalloNet) -> int:
-    pe = net.state_dict().get(loading.MOTION_PE_KEY)
-    return pe.shape[1] if pe is not None else 32
 
 
 def _sd_unet_file(weights: Path) -> Path:

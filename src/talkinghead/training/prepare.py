@@ -43,8 +43,9 @@ from scipy.io import wavfile
 
 from ..errors import InputError, ModelError, TalkingHeadError
 from ..face.analysis import detect_faces, face_from_landmarks
-from ..face.crop import CROP_FRAMING, Crop, crop_image, transform_points
+from ..face.crop import CROP_FRAMING, Crop, crop_image, square_crop, transform_points
 from ..types import ANALYSIS_RATE, AudioClip
+from ..audio.decode import load_audio
 from ..video.ffmpeg import probe_media
 from ..video.reader import read_frames
 
@@ -60,10 +61,6 @@ REASONS = {
     "no_face": "no face",
     "several_faces": "several faces",
 }
-WAV2VEC = "wav2vec/wav2vec2-base-960h"
-FACE_DETECTOR = "face_analysis/models/scrfd_10g_bnkps.onnx"
-FACE_RECOGNIZER = "face_analysis/models/glintr100.onnx"
-SEPARATOR = "audio_separator/Kim_Vocal_2.onnx"
 
 
 @dataclass(frozen=True)
@@ -111,32 +108,29 @@ class PrepareModels:
     def load(cls, weights: Path, threads: int | None = None) -> PrepareModels:
         import torch
 
-        from ..render.hallo.audio_encoder import Wav2Vec2FrameEncoder
-        from ..render.hallo.face_embedding import FaceEmbedder
-        from ..render.hallo.separator import VocalSeparator
+        from ..render.hallo.loading import load_front_end
 
         if threads is not None:
             torch.set_num_threads(threads)
-        separator = weights / SEPARATOR
-        return cls(
-            FaceEmbedder.from_files(weights / FACE_DETECTOR, weights / FACE_RECOGNIZER),
-            Wav2Vec2FrameEncoder.from_pretrained(weights / WAV2VEC),
-            VocalSeparator.from_file(separator) if separator.is_file() else None,
-        )
+        audio_encoder, face_embedder, separator = load_front_end(weights)
+        return cls(face_embedder, audio_encoder, separator)
 
 
 def check_prepare_weights(weights: str | Path | None) -> Path:
     """The weights folder, or ModelError naming what `prepare` needs from it."""
+    from ..render.hallo import loading
+
     if weights is None:
         raise ModelError("prepare needs --weights DIR: Hallo's pretrained_models folder (wav2vec2 and face models)")
-    root = Path(weights).expanduser()
-    needed = [f"{WAV2VEC}/config.json", f"{WAV2VEC}/preprocessor_config.json", FACE_DETECTOR, FACE_RECOGNIZER]
-    missing = [n for n in needed if not (root / n).is_file()]
-    if not any((root / WAV2VEC / n).is_file() for n in ("model.safetensors", "pytorch_model.bin")):
-        missing.append(f"{WAV2VEC}/model.safetensors")
-    if missing:
-        raise ModelError(f"weights folder {root} lacks {', '.join(missing)}: give Hallo's pretrained_models folder")
-    return root
+    wav2vec = loading.WAV2VEC
+    needed = (
+        f"{wav2vec}/config.json",
+        f"{wav2vec}/preprocessor_config.json",
+        (f"{wav2vec}/model.safetensors", f"{wav2vec}/pytorch_model.bin"),
+        loading.FACE_DETECTOR,
+        loading.FACE_RECOGNIZER,
+    )
+    return loading.check_weights_dir(weights, needed)
 
 
 def find_videos(videos_dir: Path, exclude: Path | None = None) -> list[Path]:
@@ -397,15 +391,13 @@ def _write_clip(video: Path, out: Path, options: PrepareOptions, models: Prepare
         raise ClipRejected("no_audio", "the video has no audio track")
     if info.duration is not None and info.duration < options.min_seconds - 1 / options.fps:
         raise ClipRejected("too_short", f"lasts {info.duration:.2f} s, less than {options.min_seconds:g} s")
-    from ..audio.decode import load_audio
-
     try:
         audio = load_audio(video, max_duration=None)
     except TalkingHeadError as error:
         raise ClipRejected("no_audio", str(error)) from None
     # 2. Faces on every n-th frame: the filters, and the landmarks for crop and masks
     expected = math.ceil(info.duration * options.fps) if info.duration else None
-    faces = _analyse_faces(video, options, expected)
+    faces = _analyse_faces(video, options, expected, (info.width, info.height))
     _check_lengths(faces.frame_count, audio, options)
     frames = min(faces.frame_count, len(audio.samples) * int(options.fps) // ANALYSIS_RATE)
     # 3. One square crop for the whole clip; frames, identity embedding
@@ -444,13 +436,13 @@ def _write_clip(video: Path, out: Path, options: PrepareOptions, models: Prepare
     return frames
 
 
-def _analyse_faces(video: Path, options: PrepareOptions, expected_frames: int | None) -> _FaceTrack:
+def _analyse_faces(video: Path, options: PrepareOptions, expected_frames: int | None, size: tuple[int, int]) -> _FaceTrack:
     """Decode at `fps`, find the faces on every n-th frame; when the length is known, rejects as
     soon as the outcome is sure (a plain picture costs a few frames, not the whole video)."""
     track = _FaceTrack()
     planned = math.ceil(expected_frames / options.analyse_every) if expected_frames else None
     try:
-        for i, frame in enumerate(read_frames(video, fps=options.fps)):
+        for i, frame in enumerate(read_frames(video, fps=options.fps, size=size)):
             track.frame_count = i + 1
             track.image_size = (frame.shape[1], frame.shape[0])
             if i % options.analyse_every:
@@ -494,26 +486,19 @@ def _clip_crop(faces: _FaceTrack, options: PrepareOptions) -> Crop:
     the median face) and enlarged where the head moves further; kept inside the frame when it fits."""
     width, height = faces.image_size
     if not options.crop:
-        side = min(width, height)
-        x0, y0 = (width - side) / 2, (height - side) / 2
-    else:
-        boxes = np.array([face_from_landmarks(points).box for points in faces.landmarks.values()], np.float64)
-        face_side = np.median(np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]))
-        low, high = boxes[:, :2].min(0), boxes[:, 2:].max(0)
-        side = max(CROP_FRAMING * options.face_expand_ratio * face_side, 1.1 * (high - low).max())
-        side = min(side, max(width, height))
-        cx, cy = (low + high) / 2
-        x0 = np.clip(cx - side / 2, 0, width - side) if side <= width else cx - side / 2
-        y0 = np.clip(cy - side / 2, 0, height - side) if side <= height else cy - side / 2
-    s = options.size / side
-    return Crop(to_crop=np.array([[s, 0, -s * x0], [0, s, -s * y0]]), size=options.size)
+        return square_crop((width / 2, height / 2), min(width, height), faces.image_size, size=options.size)
+    boxes = np.array([face_from_landmarks(points).box for points in faces.landmarks.values()], np.float64)
+    face_side = np.median(np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]))
+    low, high = boxes[:, :2].min(0), boxes[:, 2:].max(0)
+    side = max(CROP_FRAMING * options.face_expand_ratio * face_side, 1.1 * (high - low).max())
+    return square_crop(tuple((low + high) / 2), side, faces.image_size, size=options.size)
 
 
 def _write_frames(video, folder: Path, crop: Crop, frames: int, faces: _FaceTrack, options, models) -> tuple[np.ndarray, int]:
     """Write the crops as JPEG; returns the identity embedding and the frame it comes from: the
     first analysed frame SCRFD finds a face in (the release takes the first frame that has one)."""
     embedding, source = None, -1
-    for i, frame in enumerate(read_frames(video, fps=options.fps)):
+    for i, frame in enumerate(read_frames(video, fps=options.fps, size=faces.image_size)):
         if i >= frames:
             break
         image = crop_image(frame, crop)
@@ -538,8 +523,3 @@ def _write_atomic(path: Path, text: str) -> None:
     partial = path.with_name(f".{path.name}.partial")
     partial.write_text(text)
     os.replace(partial, path)
-
-
-def clip_folders(dataset_dir: Path) -> list[Path]:
-    """The complete clip folders of a prepared set."""
-    return sorted(p.parent for p in (dataset_dir / "clips").glob("*/meta.json"))

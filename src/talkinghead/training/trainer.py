@@ -37,7 +37,7 @@ from transformers import Wav2Vec2Config
 from ..errors import InputError, ModelError
 from ..render.hallo import loading
 from ..render.hallo.audio_module import RegionMasks
-from ..render.hallo.pipeline import VAE_SCALE
+from ..render.hallo.pipeline import SCHEDULER, VAE_SCALE
 from .config import TrainConfig
 from .dataset import EpochBatches, HalloDataset, load_clips
 from .export import inference_copy, make_weights_folder, save_net
@@ -91,11 +91,9 @@ class Trainer:
         self.vae = AutoencoderKL.from_pretrained(self.weights / loading.VAE, local_files_only=True, torch_dtype=self.weight_dtype)
         self.vae.requires_grad_(False).to(device).eval()
         d = config.diffusion
-        self.noise_scheduler = DDIMScheduler(
-            num_train_timesteps=d.num_train_timesteps, beta_start=d.beta_start, beta_end=d.beta_end,
-            beta_schedule=d.beta_schedule, clip_sample=False, steps_offset=1, prediction_type="v_prediction",
-            rescale_betas_zero_snr=True, timestep_spacing="trailing",
-        )
+        # The inference schedule's settings, with the training config's betas.
+        betas = dict(num_train_timesteps=d.num_train_timesteps, beta_start=d.beta_start, beta_end=d.beta_end, beta_schedule=d.beta_schedule)
+        self.noise_scheduler = DDIMScheduler(**{**SCHEDULER, **betas})
         # 2. Networks: initialised, trainable parts chosen, frozen networks in the weight type
         unet = loading.read_unet_config(self.weights / loading.UNET_CONFIG)
         audio = Wav2Vec2Config.from_pretrained(self.weights / loading.WAV2VEC, local_files_only=True)
@@ -343,19 +341,11 @@ class Trainer:
         return path
 
     def _pipeline(self):
-        from ..render.hallo.audio_encoder import Wav2Vec2FrameEncoder
-        from ..render.hallo.face_embedding import FaceEmbedder
-        from ..render.hallo.pipeline import SCHEDULER, HalloPipeline
-        from ..render.hallo.separator import VocalSeparator
+        from ..render.hallo.pipeline import HalloPipeline
 
         device = self.accelerator.device
         if self._validation_models is None:
-            separator = self.weights / loading.SEPARATOR
-            self._validation_models = (
-                Wav2Vec2FrameEncoder.from_pretrained(self.weights / loading.WAV2VEC, device),
-                FaceEmbedder.from_files(self.weights / loading.FACE_DETECTOR, self.weights / loading.FACE_RECOGNIZER),
-                VocalSeparator.from_file(separator) if separator.is_file() else None,
-            )
+            self._validation_models = loading.load_front_end(self.weights, device)
         return HalloPipeline(self._export_net(), self.vae, DDIMScheduler(**SCHEDULER), *self._validation_models, device=device, dtype=self.weight_dtype)
 
 
@@ -363,12 +353,8 @@ def check_train_weights(weights: Path | None) -> Path:
     """The weights folder, or ModelError naming what training reads from it."""
     if weights is None:
         raise ModelError("training needs `weights`: Hallo's pretrained_models folder (VAE, wav2vec2, UNet config, face models)")
-    root = Path(weights).expanduser()
-    needed = [loading.UNET_CONFIG, f"{loading.VAE}/config.json", f"{loading.WAV2VEC}/config.json", loading.FACE_DETECTOR, loading.FACE_RECOGNIZER]
-    missing = [n for n in needed if not (root / n).is_file()]
-    if missing:
-        raise ModelError(f"weights folder {root} lacks {', '.join(missing)}: give Hallo's pretrained_models folder")
-    return root
+    needed = (loading.UNET_CONFIG, f"{loading.VAE}/config.json", f"{loading.WAV2VEC}/config.json", loading.FACE_DETECTOR, loading.FACE_RECOGNIZER)
+    return loading.check_weights_dir(weights, needed)
 
 
 def _accelerator(config: TrainConfig) -> Accelerator:

@@ -26,9 +26,10 @@ def ffmpeg_command(args: list[str]) -> list[str]:
     return [ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
 
 
-def run_ffmpeg(args: list[str]) -> subprocess.CompletedProcess[bytes]:
-    """Run ffmpeg to completion; stdout and stderr captured as bytes, the exit code not checked."""
-    return subprocess.run(ffmpeg_command(args), capture_output=True, check=False)
+def run_ffmpeg(args: list[str], *, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run ffmpeg to completion, `input` on its stdin; stdout and stderr captured as bytes, the
+    exit code not checked."""
+    return subprocess.run(ffmpeg_command(args), input=input, capture_output=True, check=False)
 
 
 def last_line(stderr: bytes | str) -> str:

@@ -73,6 +73,7 @@ class Wav2Vec2FrameEncoder:
 
 
 def frame_windows(features: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-    """(T, L, C) features → (stop - start, 5, L, C): frames clamp(i + j, 0, T-1), j = -2..2."""
-    index = torch.arange(start, stop, device=features.device)[:, None] + torch.arange(-2, 3, device=features.device)
+    """(T, L, C) features → (stop - start, WINDOW, L, C): frames clamp(i + j, 0, T-1), j = -2..2."""
+    half = WINDOW // 2
+    index = torch.arange(start, stop, device=features.device)[:, None] + torch.arange(-half, half + 1, device=features.device)
     return features[index.clamp(0, features.shape[0] - 1)]

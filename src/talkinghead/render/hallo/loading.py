@@ -24,9 +24,12 @@ import torch
 from torch import nn
 
 from ...errors import InputError, ModelError
+from .audio_encoder import WINDOW, Wav2Vec2FrameEncoder
+from .face_embedding import FaceEmbedder
 from .face_locator import FaceLocator
 from .projections import AudioProjection, ImageProjection
-from .reference_net import ReferenceNet
+from .reference_net import DOWN_BLOCKS, UP_BLOCKS, ReferenceNet
+from .separator import VocalSeparator
 from .unet_3d import HalloUNet3D
 
 NET = "hallo/net.pth"
@@ -51,10 +54,7 @@ REQUIRED_FILES: tuple[str | tuple[str, ...], ...] = (
     FACE_RECOGNIZER,
 )
 # The published UNet layout both UNets are built for.
-SD15_BLOCKS = {
-    "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
-    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
-}
+SD15_BLOCKS = {"down_block_types": list(DOWN_BLOCKS), "up_block_types": list(UP_BLOCKS)}
 UNET_KEYS = (
     "sample_size", "in_channels", "block_out_channels", "layers_per_block", "attention_head_dim",
     "cross_attention_dim", "norm_num_groups", "norm_eps", "flip_sin_to_cos", "freq_shift",
@@ -63,15 +63,29 @@ UNET_KEYS = (
 MOTION_PE_KEY = "denoising_unet.mid_block.motion_modules.0.temporal_transformer.transformer_blocks.0.attention_blocks.0.pos_encoder.pe"
 
 
-def check_weights_dir(root: str | Path) -> Path:
-    """The folder as a Path; ModelError naming every missing file if it is incomplete."""
+def check_weights_dir(root: str | Path, required: tuple[str | tuple[str, ...], ...] = REQUIRED_FILES) -> Path:
+    """The folder as a Path; ModelError naming every `required` file it lacks (by default, what
+    inference reads; data preparation and training pass their own lists)."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise ModelError(f"Hallo weights folder {root} does not exist; {DOWNLOAD_HINT}.")
-    missing = [" or ".join(r) if isinstance(r, tuple) else r for r in REQUIRED_FILES if not _present(root, r)]
+    missing = [" or ".join(r) if isinstance(r, tuple) else r for r in required if not _present(root, r)]
     if missing:
-        raise ModelError(f"Hallo weights folder {root} is incomplete, missing: {', '.join(missing)}; {DOWNLOAD_HINT}.")
+        raise ModelError(f"Hallo weights folder {root} lacks {', '.join(missing)}; {DOWNLOAD_HINT}.")
     return root
+
+
+def load_front_end(
+    root: Path, device: torch.device | str = "cpu", providers: list[str] | None = None
+) -> tuple[Wav2Vec2FrameEncoder, FaceEmbedder, VocalSeparator | None]:
+    """(wav2vec2 encoder, face embedder, vocal separator or None) from a weights folder: the
+    speech and identity front end that inference, data preparation and validation share."""
+    separator = root / SEPARATOR
+    return (
+        Wav2Vec2FrameEncoder.from_pretrained(root / WAV2VEC, device),
+        FaceEmbedder.from_files(root / FACE_DETECTOR, root / FACE_RECOGNIZER, providers),
+        VocalSeparator.from_file(separator, providers) if separator.is_file() else None,
+    )
 
 
 def _present(root: Path, requirement: str | tuple[str, ...]) -> bool:
@@ -150,7 +164,7 @@ def _shape(state: dict, key: str, path) -> torch.Size:
 
 
 def _audio_projection_config(state: dict, layers: int, width: int, path) -> dict:
-    window = 5
+    window = WINDOW
     intermediate, inputs = _shape(state, "audioproj.proj1.weight", path)
     output_dim = _shape(state, "audioproj.norm.weight", path)[0]
     if inputs != window * layers * width:
@@ -188,8 +202,8 @@ def _check_keys(expected: dict, found: dict, path) -> None:
 
 
 def pick_device(device: str | None) -> torch.device:
-    """cuda > mps > cpu when None; InputError for a device this machine does not have."""
-    if device is None:
+    """cuda > mps > cpu when None or "auto"; InputError for a device this machine does not have."""
+    if device in (None, "auto"):
         if torch.cuda.is_available():
             return torch.device("cuda")
         return torch.device("mps" if torch.backends.mps.is_available() else "cpu")

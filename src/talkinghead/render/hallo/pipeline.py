@@ -32,9 +32,9 @@ from .face_embedding import FaceEmbedder
 from .loading import HalloNet
 from .masks import hallo_masks
 from .separator import VocalSeparator
+from .unet_3d import N_MOTION_FRAMES
 
 CLIP_FRAMES = 16  # `n_sample_frames`
-MOTION_FRAMES = 2  # `n_motion_frames`
 VAE_SCALE = 0.18215  # hard-coded by the release for sd-vae-ft-mse
 SCHEDULER = dict(  # `noise_scheduler_kwargs` with `enable_zero_snr`
     beta_start=0.00085,
@@ -103,15 +103,11 @@ class HalloPipeline:
         element = torch.finfo(dtype).bits // 8
         weights = (_numel(net) + _numel(vae)) * element + 4 * _wav2vec_numel(audio)
         loading.check_fits(weights, chosen, "its weights")
-        providers = _onnx_providers(chosen)
-        separator_path = root / loading.SEPARATOR
         return cls(
             net,
             vae,
             DDIMScheduler(**SCHEDULER),
-            Wav2Vec2FrameEncoder.from_pretrained(root / loading.WAV2VEC, chosen),
-            FaceEmbedder.from_files(root / loading.FACE_DETECTOR, root / loading.FACE_RECOGNIZER, providers),
-            VocalSeparator.from_file(separator_path, providers) if separator_path.is_file() else None,
+            *loading.load_front_end(root, chosen, _onnx_providers(chosen)),
             device=chosen,
             dtype=dtype,
         )
@@ -169,10 +165,11 @@ class HalloPipeline:
             report = _step_reporter(progress, k * steps, clips * steps)
             video = self.generate_clip(portrait, windows, motion, latents, steps=steps, cfg_scale=cfg_scale, weights=weights, on_step=report)
             # The next clip continues from the last generated frames, unquantised, in [-1, 1].
-            motion = video[-MOTION_FRAMES:] * 2.0 - 1.0
-            # 5. Post-process: uint8 like the release's writer, which truncates x · 255
-            for frame in video[: total - k * CLIP_FRAMES]:
-                yield (frame.permute(1, 2, 0).float() * 255).clamp(0, 255).to(torch.uint8).cpu().numpy()
+            motion = video[-N_MOTION_FRAMES:] * 2.0 - 1.0
+            # 5. Post-process: uint8 like the release's writer, which truncates x · 255; one
+            # device-to-host copy per clip, not per frame
+            kept = video[: total - k * CLIP_FRAMES]
+            yield from (kept.permute(0, 2, 3, 1).float() * 255).clamp(0, 255).to(torch.uint8).cpu().numpy()
 
     def encode_portrait(self, reference: np.ndarray, landmarks: np.ndarray, guidance: bool) -> PortraitConditions:
         """reference (S, S, 3) uint8 RGB, landmarks (478, 2|3) → the per-video conditions."""
@@ -261,7 +258,7 @@ class HalloPipeline:
     def _reference_banks(self, portrait: PortraitConditions, motion_pixels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """ReferenceNet banks per spatial block: (B, 3, L, C) rows [reference, motion 1, motion 2]."""
         if motion_pixels is None:
-            motion_pixels = portrait.pixels[None].expand(MOTION_FRAMES, -1, -1, -1)
+            motion_pixels = portrait.pixels[None].expand(N_MOTION_FRAMES, -1, -1, -1)
         images = torch.cat([portrait.pixels[None], motion_pixels.to(self.device, self.dtype)])
         # diffusers' VaeImageProcessor (which the release runs) rescales x → 2x - 1 when no
         # value is negative, i.e. it takes such a batch for [0, 1] images.

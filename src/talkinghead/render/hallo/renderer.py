@@ -10,7 +10,7 @@ import numpy as np
 
 from ...face.crop import Crop, PasteBack, crop_portrait, face_crop
 from ...types import AudioClip, Portrait
-from .pipeline import HalloPipeline
+from .pipeline import CLIP_FRAMES, HalloPipeline
 
 
 class HalloRenderer:
@@ -24,7 +24,7 @@ class HalloRenderer:
     name = "hallo"
 
     def __init__(self, weights: str | Path, *, device: str | None = None, render_size: int | None = None):
-        self.pipeline = HalloPipeline.from_pretrained(weights, device=None if device in (None, "auto") else device)
+        self.pipeline = HalloPipeline.from_pretrained(weights, device=device)
         self.size = render_size or self.pipeline.native_size
 
     @property
@@ -32,8 +32,8 @@ class HalloRenderer:
         return f"{self.pipeline.device.type} ({str(self.pipeline.dtype).removeprefix('torch.')})"
 
     def steps_total(self, clip: AudioClip, fps: float, steps: int) -> int:
-        """Denoising steps the clip takes: 16-frame clips × steps."""
-        return -(-clip.frame_count(fps) // 16) * steps
+        """Denoising steps the clip takes: clips of CLIP_FRAMES frames × steps."""
+        return -(-clip.frame_count(fps) // CLIP_FRAMES) * steps
 
     def frames(
         self,

@@ -15,19 +15,19 @@ is Hann-weighted into the output; the result is multiplied by the model's `compe
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-import imageio_ffmpeg
 import numpy as np
 import onnxruntime as ort
 import torch
 from scipy.signal import resample_poly
 
-from ...types import AudioClip
+from ...errors import TalkingHeadError
+from ...types import ANALYSIS_RATE, AudioClip
+from ...video.ffmpeg import last_line, run_ffmpeg
 
 SEPARATION_RATE = 44_100
-OUTPUT_RATE = 16_000
+OUTPUT_RATE = ANALYSIS_RATE
 PEAK = 0.9  # `normalization_threshold`
 OVERLAP = 0.25
 # Kim_Vocal_2's entry of audio-separator's MDX model data (dim_t = 2^8), with its default hop.
@@ -128,5 +128,7 @@ def _to_16k_mono(pcm: np.ndarray) -> np.ndarray:
 
 
 def _ffmpeg(args: list[str], data: bytes = b"") -> bytes:
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", *args]
-    return subprocess.run(command, input=data, capture_output=True, check=True).stdout
+    done = run_ffmpeg(["-v", "error", *args], input=data)
+    if done.returncode != 0:
+        raise TalkingHeadError(f"ffmpeg could not resample the separated vocals: {last_line(done.stderr)}")
+    return done.stdout
