@@ -5,12 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from scipy.io import wavfile
 
 from talkinghead.video.ffmpeg import last_line, run_ffmpeg
 
 ROOT = Path(__file__).resolve().parents[1]
 PORTRAIT = ROOT / "assets" / "portrait.png"  # the bundled sample portrait
 SPEECH = ROOT / "assets" / "speech.wav"  # the bundled sample speech
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int = 16_000) -> Path:
+    """A 16-bit WAV of int16 samples, (N,) mono or (N, C)."""
+    wavfile.write(path, rate, samples.astype(np.int16))
+    return path
 
 
 def make_media(path: Path, *args: str) -> Path:

@@ -8,13 +8,12 @@ import signal
 import subprocess
 import sys
 import time
-import wave
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from media import PORTRAIT, SPEECH
+from media import PORTRAIT, SPEECH, write_wav
 
 from talkinghead import __version__
 from talkinghead.cli import main
@@ -36,16 +35,6 @@ def inputs(tmp_path):
 def run(args: list[str], capsys) -> tuple[int, str]:
     code = main([str(a) for a in args])
     return code, capsys.readouterr().err
-
-
-def _write_wav(path: Path, samples: np.ndarray) -> Path:
-    """16 kHz mono 16-bit WAV."""
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(samples.astype(np.int16).tobytes())
-    return path
 
 
 def _write_png(path: Path, image: np.ndarray) -> Path:
@@ -113,7 +102,7 @@ def _bad_audio(tmp_path: Path, kind: str) -> Path:
 
 @pytest.mark.parametrize(
     "kind, words",
-    [("missing", "does not exist"), ("corrupt", "not an audio file"), ("zero bytes", "empty"), ("no samples", "")],
+    [("missing", "does not exist"), ("corrupt", "not an audio file"), ("zero bytes", "empty"), ("no samples", "no sound")],
 )
 def test_bad_audio(kind, words, tmp_path, inputs, capsys):
     image, _ = inputs
@@ -148,7 +137,7 @@ def test_output_equal_to_an_input(tmp_path, inputs, capsys):
 
 def test_a_good_run_exits_zero_and_says_what_it_did(tmp_path, inputs, capsys):
     image, _ = inputs
-    short = _write_wav(tmp_path / "short.wav", np.zeros(16000, np.int16))
+    short = write_wav(tmp_path / "short.wav", np.zeros(16000, np.int16))
     code, err = run(["animate", image, short, "-o", tmp_path / "out.mp4", "--quiet"], capsys)
     assert code == 0 and err == ""
     assert (tmp_path / "out.mp4").stat().st_size > 0
@@ -181,7 +170,7 @@ def test_options_out_of_range(flag, value, tmp_path, inputs, capsys):
 
 def test_ctrl_c_leaves_no_partial_file(tmp_path, inputs):
     image, audio = inputs
-    long_audio = _write_wav(tmp_path / "long.wav", np.random.default_rng(0).normal(0, 3000, 16000 * 120).astype(np.int16))
+    long_audio = write_wav(tmp_path / "long.wav", np.random.default_rng(0).normal(0, 3000, 16000 * 120).astype(np.int16))
     out = tmp_path / "out.mp4"
     process = subprocess.Popen(
         [sys.executable, "-m", "talkinghead.cli", "animate", str(image), str(long_audio), "-o", str(out)],

@@ -75,7 +75,8 @@ def test_cover_picture_is_not_video(media):
 def test_phone_rotation_gives_the_display_size(media):
     landscape = media("raw.mp4", *colour_bars())
     upright = media("phone.mp4", "-display_rotation", "90", "-i", str(landscape), "-c", "copy")
-    assert (probe_media(upright).width, probe_media(upright).height) == (48, 64)
+    info = probe_media(upright)
+    assert (info.width, info.height) == (48, 64)
     assert next(read_frames(upright)).shape == (64, 48, 3)
 
 

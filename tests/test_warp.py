@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from measure import eye_opening, face_points, mouth_opening
+from measure import face_points, mouth_opening
 
 from talkinghead.face import landmarks as lm
 from talkinghead.face.analysis import analyze_face, head_pose

@@ -51,14 +51,11 @@ def _animate_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_animate(args: argparse.Namespace) -> int:
-    from .api import Animator  # heavy imports only once the command line is valid
-    from .video.writer import check_output_path
+    from .api import animate
 
     options = {f.name: getattr(args, f.name) for f in option_fields()}
-    check_output_path(args.output, inputs=[args.image, args.audio])
     started = time.perf_counter()
-    animator = Animator(args.image, **options)
-    path = animator.animate(args.audio, args.output, progress=not args.quiet)
+    path = animate(args.image, args.audio, args.output, progress=not args.quiet, **options)
     log.info("wrote %s in %.1f s", path, time.perf_counter() - started)
     return 0
 

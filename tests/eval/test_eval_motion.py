@@ -8,7 +8,8 @@ from eval_media import FPS
 
 from talkinghead.eval.landmarks import FaceTracker
 from talkinghead.eval.motion import eye_aspect_ratio, find_blinks, head_pose, measure_motion, smooth_pose
-from talkinghead.eval.signals import runs, windowed_correlation
+from talkinghead.audio.activity import runs
+from talkinghead.eval.signals import windowed_correlation
 from talkinghead.eval.sync import frame_loudness, mouth_aperture
 from talkinghead.video.reader import read_frames
 from talkinghead.render.warp.renderer import WarpRenderer

@@ -69,7 +69,9 @@ def test_face_crop_follows_the_protocol():
 
 def test_syncnet_scores_a_video(models, rendered, rendered_points, speech):
     result = syncnet_scores(rendered, rendered_points, speech, FPS, models["syncnet"])
-    assert -15 <= result.offset_frames <= 15 and np.isfinite(result.distances).all()
+    assert result.distances.shape == (31,) and np.isfinite(result.distances).all()  # offsets -15..15
+    assert result.sync_d == pytest.approx(float(result.distances.min()), abs=1e-5)
+    assert result.offset_frames == int(np.argmin(result.distances)) - 15
     assert result.sync_c == pytest.approx(float(np.median(result.distances)) - result.sync_d, abs=1e-5)
 
 
@@ -114,6 +116,7 @@ def test_arcface_alignment_and_csim(models, rendered, rendered_points):
     assert np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
     result = csim(embeddings, embeddings[0])
     assert result.frames == 5 and result.csim_min <= result.csim <= 1.0 + 1e-6
+    assert csim(embeddings, -embeddings[0]).csim == pytest.approx(-result.csim, abs=1e-5)  # a cosine, signed
     assert csim(embeddings[:0], embeddings[0]) is None
 
 

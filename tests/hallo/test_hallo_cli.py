@@ -3,31 +3,23 @@ front end as the warp renderer (any photo size, paste-back, one-line errors)."""
 
 from __future__ import annotations
 
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
+from media import PORTRAIT, write_wav
 
 from talkinghead.cli import main
 from talkinghead.image import load_image
 from talkinghead.video.ffmpeg import probe_media
 from talkinghead.video.reader import read_frames
 
-ROOT = Path(__file__).resolve().parents[2]
-PORTRAIT = ROOT / "assets" / "portrait.png"
 
 
 @pytest.fixture
 def short_speech(tmp_path) -> Path:
-    path = tmp_path / "speech.wav"
-    samples = (0.2 * np.sin(2 * np.pi * 220 * np.arange(9600) / 16000) * 32767).astype(np.int16)  # 0.6 s
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(samples.tobytes())
-    return path
+    samples = 0.2 * np.sin(2 * np.pi * 220 * np.arange(9600) / 16000) * 32767  # 0.6 s
+    return write_wav(tmp_path / "speech.wav", samples)
 
 
 def test_hallo_backend_animates_the_whole_photo_with_paste_back(weights_dir, short_speech, tmp_path, capsys):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import wave
 
 import numpy as np
 import onnxruntime as ort
 import pytest
+from media import write_wav
 
 import hallo_onnx
 from talkinghead.render.hallo.separator import VocalSeparator, _stereo_mix
@@ -64,11 +64,7 @@ def test_demix_keeps_the_length_and_drops_only_the_lowest_bins():
 def test_the_source_file_is_decoded_as_stereo_at_44k(tmp_path):
     path = tmp_path / "speech.wav"
     left, right = tone(0.25, 22050, 300.0), tone(0.25, 22050, 600.0)
-    with wave.open(str(path), "wb") as file:
-        file.setnchannels(2)
-        file.setsampwidth(2)
-        file.setframerate(22050)
-        file.writeframes((np.stack([left, right], axis=1) * 32767).astype(np.int16).tobytes())
+    write_wav(path, np.stack([left, right], axis=1) * 32767, rate=22050)
     mix = _stereo_mix(AudioClip(samples=np.zeros(4000, np.float32), source=path))
     assert mix.shape[0] == 2 and abs(mix.shape[1] - 11025) <= 64
     spectrum = np.abs(np.fft.rfft(mix, axis=1))

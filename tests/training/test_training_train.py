@@ -3,11 +3,11 @@ the inference backend loads and renders with."""
 
 from __future__ import annotations
 
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
+from media import PORTRAIT, write_wav
 import torch
 from training_setup import TINY, stage2_overrides
 
@@ -15,7 +15,6 @@ from talkinghead.cli import main
 from talkinghead.render.hallo import loading
 from talkinghead.training import TrainConfig, Trainer
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load_exported(path: Path, weights: Path):
@@ -65,14 +64,9 @@ def test_stage2_trains_audio_and_motion_from_stage1_and_animatediff(stage1, stag
 
 
 def test_the_exported_network_renders_with_the_hallo_backend(stage2, tmp_path, capsys):
-    speech = tmp_path / "speech.wav"
-    with wave.open(str(speech), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes((3000 * np.sin(np.arange(8000) / 7)).astype(np.int16).tobytes())
+    speech = write_wav(tmp_path / "speech.wav", 3000 * np.sin(np.arange(8000) / 7))
     out = tmp_path / "trained.mp4"
-    code = main(["animate", str(ROOT / "assets/portrait.png"), str(speech), "-o", str(out), "--backend", "hallo",
+    code = main(["animate", str(PORTRAIT), str(speech), "-o", str(out), "--backend", "hallo",
                  "--weights", str(stage2.weights_dir), "--steps", "1", "--render-size", "64", "--size", "128", "--quiet"])
     assert code == 0, capsys.readouterr().err
     from talkinghead.video.reader import read_frames

@@ -23,8 +23,13 @@ BRIDGE_S = 0.12  # quiet gaps shorter than this are inside speech (stop closures
 VOICE_VETO = 0.15  # a loud stretch whose voice probability never reaches this is not speech
 
 
-def speech_activity(samples: np.ndarray, rate: int, fps: float, frame_count: int) -> np.ndarray:
-    """(T,) bool: True where the frame centred at (t + 0.5)/fps holds speech."""
+def speech_activity(
+    samples: np.ndarray, rate: int, fps: float, frame_count: int, *, voice_windows: np.ndarray | None = None
+) -> np.ndarray:
+    """(T,) bool: True where the frame centred at (t + 0.5)/fps holds speech.
+
+    `voice_windows`: the clip's `vad.speech_probability` when the caller has it already.
+    """
     if frame_count == 0:
         return np.zeros(0, bool)
     level = frame_rms_db(samples, rate, fps, frame_count)
@@ -36,7 +41,7 @@ def speech_activity(samples: np.ndarray, rate: int, fps: float, frame_count: int
     for start, end in runs(~speech):
         if end - start < BRIDGE_S * fps and 0 < start and end < frame_count:
             speech[start:end] = True
-    voice = voice_per_frame(samples, fps, frame_count)
+    voice = voice_per_frame(samples, fps, frame_count, windows=voice_windows)
     for start, end in runs(speech):
         if voice[start:end].max() < VOICE_VETO:
             speech[start:end] = False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from math import gcd
 from pathlib import Path
 
 import numpy as np
@@ -83,8 +82,7 @@ def _from_array(samples: np.ndarray, rate: int, *, max_duration: float | None) -
     _check_duration(len(original) / rate, max_duration, name)
     mono = original.mean(axis=1)
     if rate != ANALYSIS_RATE:
-        step = gcd(ANALYSIS_RATE, rate)
-        mono = resample_poly(mono, ANALYSIS_RATE // step, rate // step)
+        mono = resample_poly(mono, ANALYSIS_RATE, rate)  # scipy reduces the ratio itself
     return AudioClip(_full_scale(mono), ANALYSIS_RATE, original=original, original_rate=rate)
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from pocketsphinx import Decoder, get_model_path
 
-from ..types import AudioClip, PhoneSegment
+from ..types import ANALYSIS_RATE, AudioClip, PhoneSegment
 from .activity import runs, speech_activity
 from .pronounce import spelled_phones, transcript_words
 
@@ -87,7 +87,7 @@ class Chunk:
 
     def audio(self, pcm: np.ndarray) -> bytes:
         """The pieces' 16-bit samples, joined."""
-        hop = 16_000 // FRAME_RATE
+        hop = ANALYSIS_RATE // FRAME_RATE
         return b"".join(pcm[start * hop : end * hop].tobytes() for start, end in self.pieces)
 
     def segment(self, name: str, start: int, end: int) -> PhoneSegment | None:
@@ -103,17 +103,20 @@ class Chunk:
         return None
 
 
-def recognize_phones(clip: AudioClip) -> list[PhoneSegment]:
-    """Phones recognised in the clip, with silences and noises as SILENCE."""
+def recognize_phones(clip: AudioClip, *, voice_windows: np.ndarray | None = None) -> list[PhoneSegment]:
+    """Phones recognised in the clip, with silences and noises as SILENCE.
+
+    `voice_windows`: the clip's `vad.speech_probability`, when the caller has it already.
+    """
     pcm = _pcm(clip)
     decoder = _phone_decoder()
     segments = []
-    for chunk in _chunks(pcm, _speech(clip), merge_up_to_s=RECOGNIZE_CHUNK_S):
+    for chunk in _chunks(pcm, _speech(clip, voice_windows), merge_up_to_s=RECOGNIZE_CHUNK_S):
         segments += _recognize_chunk(decoder, pcm, chunk)
     return _cover(segments, len(pcm))
 
 
-def align_transcript(clip: AudioClip, text: str) -> list[PhoneSegment]:
+def align_transcript(clip: AudioClip, text: str, *, voice_windows: np.ndarray | None = None) -> list[PhoneSegment]:
     """Phones of `text` aligned to the clip, with silences as SILENCE.
 
     The words are spread over the chunks in proportion to their phone counts and each chunk's
@@ -124,7 +127,7 @@ def align_transcript(clip: AudioClip, text: str) -> list[PhoneSegment]:
     """
     words = transcript_words(text)
     pcm = _pcm(clip)
-    speech = _speech(clip)
+    speech = _speech(clip, voice_windows)
     decoder = _align_decoder()
     _add_unknown_words(decoder, words)
     sizes = np.array([len(decoder.lookup_word(word).split()) for word in words])
@@ -153,16 +156,16 @@ def align_transcript(clip: AudioClip, text: str) -> list[PhoneSegment]:
 
 def _pcm(clip: AudioClip) -> np.ndarray:
     """(N,) int16 samples for pocketsphinx, with the fixed noise floor added."""
-    if clip.rate != 16_000:
+    if clip.rate != ANALYSIS_RATE:
         raise ValueError(f"phone analysis needs 16 kHz audio, got {clip.rate} Hz")
     noise = np.random.default_rng(NOISE_SEED).normal(0.0, NOISE_FLOOR, len(clip.samples))
     return (np.clip(clip.samples + noise, -1.0, 1.0) * 32767).astype(np.int16)
 
 
-def _speech(clip: AudioClip) -> np.ndarray:
+def _speech(clip: AudioClip, voice_windows: np.ndarray | None = None) -> np.ndarray:
     """(frames,) bool speech activity at FRAME_RATE, judged on the clip as it is (no noise floor)."""
-    frames = len(clip.samples) * FRAME_RATE // 16_000
-    return speech_activity(clip.samples, 16_000, FRAME_RATE, frames)
+    frames = len(clip.samples) * FRAME_RATE // ANALYSIS_RATE
+    return speech_activity(clip.samples, ANALYSIS_RATE, FRAME_RATE, frames, voice_windows=voice_windows)
 
 
 def _phone_decoder() -> Decoder:
@@ -209,7 +212,7 @@ def _cut_long(pcm: np.ndarray, region: tuple[int, int]) -> list[tuple[int, int]]
     limit = round(MAX_CHUNK_S * FRAME_RATE)
     if end - start <= limit:
         return [region]
-    hop = 16_000 // FRAME_RATE
+    hop = ANALYSIS_RATE // FRAME_RATE
     energy = (pcm[start * hop : end * hop].astype(np.float32) ** 2).reshape(-1, hop).sum(1)
     quarter = (end - start) // 4  # cut in the middle half, so both sides stay long
     cut = start + quarter + int(np.argmin(energy[quarter:-quarter]))
@@ -231,7 +234,7 @@ def _segment(name: str, start: int, end: int) -> PhoneSegment:
 def _cover(segments: list[PhoneSegment], samples: int) -> list[PhoneSegment]:
     """Segments in time order, gaps filled and neighbouring silences merged, spanning
     0 to the clip's end."""
-    duration = samples / 16_000
+    duration = samples / ANALYSIS_RATE
     covered: list[PhoneSegment] = []
     t = 0.0
     for seg in sorted(segments, key=lambda s: s.start):

@@ -46,13 +46,16 @@ PITCH_REACH_S = 0.05  # a nucleus's pitch is the highest within this of its loud
 MIN_PAUSE_S = 0.25  # shorter gaps are stop closures and breaths inside a phrase
 
 
-def analyze_prosody(clip: AudioClip, fps: float, frame_count: int) -> Prosody:
+def analyze_prosody(
+    clip: AudioClip, fps: float, frame_count: int, *, voice_windows: np.ndarray | None = None, loudness: np.ndarray | None = None
+) -> Prosody:
     """Prosody of a clip on `frame_count` video frames; frame t is centred at (t + 0.5)/fps."""
-    speech = speech_activity(clip.samples, clip.rate, fps, frame_count)
+    speech = speech_activity(clip.samples, clip.rate, fps, frame_count, voice_windows=voice_windows)
     f0, periodic = pitch_track(clip.samples, clip.rate, fps, frame_count)
     voiced = periodic & speech
     f0 = np.where(voiced, f0, 0.0).astype(np.float32)
-    loudness = loudness_envelope(clip.samples, clip.rate, fps, frame_count)
+    if loudness is None:
+        loudness = loudness_envelope(clip.samples, clip.rate, fps, frame_count)
     return Prosody(
         fps=fps,
         f0=f0,

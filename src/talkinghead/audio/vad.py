@@ -7,7 +7,6 @@ a recurrent state and the last 4 ms of the previous window as context.
 
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -30,19 +29,8 @@ def _session():
     return onnxruntime.InferenceSession(str(MODEL), options, providers=["CPUExecutionProvider"])
 
 
-_last: tuple[bytes, np.ndarray] | None = None  # the analysis reads one clip several times
-
-
 def speech_probability(samples: np.ndarray) -> np.ndarray:
     """(ceil(N / 512),) float32 in [0, 1]: speech probability of each 32 ms window of 16 kHz audio."""
-    global _last
-    key = hashlib.blake2b(np.ascontiguousarray(samples, np.float32).tobytes(), digest_size=16).digest()
-    if _last is None or _last[0] != key:
-        _last = (key, _run_model(samples))
-    return _last[1]
-
-
-def _run_model(samples: np.ndarray) -> np.ndarray:
     session = _session()
     steps = max(1, -(-len(samples) // WINDOW))
     padded = np.zeros(CONTEXT + steps * WINDOW, np.float32)
@@ -57,9 +45,12 @@ def _run_model(samples: np.ndarray) -> np.ndarray:
     return out
 
 
-def voice_per_frame(samples: np.ndarray, fps: float, frame_count: int) -> np.ndarray:
-    """(T,) float32: speech probability at each video frame's centre time."""
-    windows = speech_probability(samples)
+def voice_per_frame(samples: np.ndarray, fps: float, frame_count: int, *, windows: np.ndarray | None = None) -> np.ndarray:
+    """(T,) float32: speech probability at each video frame's centre time.
+
+    `windows`: `speech_probability(samples)` when the caller has it already.
+    """
+    windows = speech_probability(samples) if windows is None else windows
     centres = (np.arange(windows.size) + 0.5) * WINDOW / ANALYSIS_RATE
     times = (np.arange(frame_count) + 0.5) / fps
     return np.interp(times, centres, windows).astype(np.float32)

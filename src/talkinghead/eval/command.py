@@ -9,7 +9,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..video.writer import check_output_path
 from .pipeline import evaluate
-from .report import Report, markdown, plot, write_json
+from .report import Report, markdown, plot, pooled, write_json
 
 log = logging.getLogger("talkinghead")
 
@@ -45,8 +45,9 @@ def run_eval(args: argparse.Namespace) -> int:
         png = plots_dir / f"{Path(report.video).stem}.png"
         plot(report, png)
         plots[report.video] = f"{plots_dir.name}/{png.name}"
-    write_json(reports, output)
-    summary.write_text(markdown(reports, plots))
+    totals = pooled(reports)
+    write_json(reports, output, totals)
+    summary.write_text(markdown(reports, plots, totals))
     log.info("wrote %s, %s and %d plot(s) in %s", output.name, summary.name, len(plots), plots_dir.name)
     return 0
 

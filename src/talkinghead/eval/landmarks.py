@@ -135,8 +135,7 @@ def landmarks_in_box(image: np.ndarray, box: np.ndarray) -> Landmarks:
 
 def face_descriptor(rgb: np.ndarray, face: Landmarks) -> np.ndarray:
     """(128,) float32 dlib face descriptor: faces of one person lie within ~0.6 of each other."""
-    import dlib
-
+    dlib = _dlib()
     network = _network()
     x0, y0 = face.origin
     chip = dlib.get_face_chip(np.ascontiguousarray(rgb[y0:, x0:]), face.shape, size=150, padding=0.25)

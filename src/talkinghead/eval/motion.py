@@ -9,7 +9,8 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d, median_filter
 
 from .landmarks import EYE_OUTER_CORNERS, LEFT_EYE, RIGHT_EYE, RIGID
-from .signals import fill_gaps, runs, windowed_correlation
+from ..audio.activity import runs
+from .signals import fill_gaps, windowed_correlation
 from .sync import MIN_APERTURE_SPREAD
 
 # Blinks: the eye aspect ratio (Soukupová & Čech, 2016) drops when the lids close. dlib's

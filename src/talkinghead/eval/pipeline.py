@@ -153,7 +153,7 @@ def evaluate(
         height=info.height,
         face_share=float(np.isfinite(obs.points[:, 0, 0]).mean()),
         audio=audio_source,
-        sync=measure_sync(aperture, clip, fps) if clip is not None else None,
+        sync=measure_sync(aperture, clip, fps, loudness) if clip is not None else None,
         identity=measure_identity(obs.descriptors, obs.sampled, ref.descriptor, fps, reference_kind=ref.kind),
         stability=StabilityResult(landmark_jitter(obs.points), *obs.background),
         motion=measure_motion(obs.points, (info.width, info.height), fps, loudness=loudness, aperture=aperture),

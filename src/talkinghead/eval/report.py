@@ -98,12 +98,13 @@ def pooled(reports: Sequence[Report]) -> dict[str, float]:
     return out
 
 
-def write_json(reports: Sequence[Report], path: Path) -> None:
+def write_json(reports: Sequence[Report], path: Path, totals: dict[str, float] | None = None) -> None:
+    """`totals`: `pooled(reports)` when the caller has it already (it costs 2048² eigendecompositions)."""
     document = {
         "talkinghead": __version__,
         "conventions": CONVENTIONS,
         "videos": [r.to_dict() for r in reports],
-        "pooled": _plain(pooled(reports)),
+        "pooled": _plain(pooled(reports) if totals is None else totals),
     }
     path.write_text(json.dumps(document, indent=1) + "\n")
 
@@ -173,15 +174,16 @@ def _cell(row: Row, report: Report) -> str:
     return row.form.format(value)
 
 
-def markdown(reports: Sequence[Report], plots: dict[str, str]) -> str:
-    """One video: its measures with their meaning. Several: one table, a row per video."""
+def markdown(reports: Sequence[Report], plots: dict[str, str], totals: dict[str, float] | None = None) -> str:
+    """One video: its measures with their meaning. Several: one table, a row per video.
+    `totals`: `pooled(reports)`, when the caller has it already."""
     if len(reports) == 1:
         return _markdown_one(reports[0], plots.get(reports[0].video))
     rows = [row for row in ROWS if any(row.value(r) is not None for r in reports)]
     lines = ["# talkinghead eval", "", f"{len(reports)} videos. Offsets: + = video late relative to audio.", ""]
     lines += ["| video | " + " | ".join(r.label for r in rows) + " |", "|---" * (len(rows) + 1) + "|"]
     lines += [f"| {rep.name} | " + " | ".join(_cell(row, rep) for row in rows) + " |" for rep in reports]
-    totals = pooled(reports)
+    totals = pooled(reports) if totals is None else totals
     if totals:
         lines += ["", "Pooled over all videos: " + ", ".join(f"{k.upper()} {v:.2f}" for k, v in totals.items())]
     lines += [""] + [f"![{Path(v).stem}]({p})" for v, p in plots.items()]

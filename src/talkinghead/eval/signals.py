@@ -59,9 +59,3 @@ def fill_gaps(x: np.ndarray) -> np.ndarray:
         return x
     index = np.arange(len(x))
     return np.interp(index, index[ok], x[ok])
-
-
-def runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[(start, stop)) of every run of True in a boolean series."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))

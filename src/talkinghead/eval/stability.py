@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from .landmarks import EYE_OUTER_CORNERS, RIGID, similarity
+from .landmarks import grey as to_grey
 
 FLICKER_WIDTH = 160  # px: frames are compared at this width (flicker is a large-area effect)
 # The head region left out of the background, in face-box sizes: sideways for ears and hair,
@@ -71,7 +72,7 @@ class BackgroundFlicker:
         h, w = frame.shape[:2]
         scale = FLICKER_WIDTH / w
         small = cv2.resize(frame, (FLICKER_WIDTH, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-        grey = (cv2.cvtColor(small, cv2.COLOR_RGB2GRAY) if small.ndim == 3 else small).astype(np.float32)
+        grey = to_grey(small).astype(np.float32)
         mask = _background_mask(grey.shape, face_box * scale)
         self.shares.append(float(mask.mean()))
         change = np.nan

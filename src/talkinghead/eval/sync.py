@@ -6,7 +6,7 @@ computed. The best offset says how far the lips are out of sync, the peak correl
 closely they follow the speech, and peak - median over offsets how clearly one offset stands
 out: a confidence in the form of SyncNet's Sync-C, on a different scale (correlations, 0..2).
 Lips moving at random reach up to ~0.3 against a 10 s clip (95th percentile; less on longer
-clips), a face that does not move 0; our renders score ~0.6-0.9.
+clips), a face that does not move 0; our renders score 0.45-0.75 (benchmarks/quality.py).
 
 Sign convention, as SyncNet's: a positive offset means the video is late relative to the
 audio (the mouth moves `offset` frames after the sound).
@@ -31,7 +31,8 @@ from ..types import AudioClip
 from ..video.ffmpeg import probe_media
 from ..video.reader import read_frames
 from .landmarks import EYE_OUTER_CORNERS, INNER_LIP_PAIRS, FaceTracker
-from .signals import fill_gaps, lagged_correlations, runs
+from ..audio.activity import runs
+from .signals import fill_gaps, lagged_correlations
 
 MAX_OFFSET = 15  # frames each way, SyncNet's published search range
 # Below this spread (in eye-corner distances) the mouth does not move more than the landmark
@@ -102,9 +103,10 @@ def frame_loudness(audio: AudioClip, fps: float, frame_count: int) -> np.ndarray
     return loudness_envelope(audio.samples, audio.rate, fps, frame_count)
 
 
-def measure_sync(aperture: np.ndarray, audio: AudioClip, fps: float) -> SyncResult:
-    """Sync, and how open the mouth is in pauses, from per-frame apertures (NaN: no face)."""
-    loudness = frame_loudness(audio, fps, len(aperture))
+def measure_sync(aperture: np.ndarray, audio: AudioClip, fps: float, loudness: np.ndarray | None = None) -> SyncResult:
+    """Sync, and how open the mouth is in pauses, from per-frame apertures (NaN: no face);
+    `loudness`: `frame_loudness(audio, fps, len(aperture))` when the caller has it already."""
+    loudness = frame_loudness(audio, fps, len(aperture)) if loudness is None else loudness
     score, curve, moves = score_aperture(aperture, loudness)
     voiced = voice_per_frame(audio.samples, fps, len(aperture)) > VOICED
     pause = _pauses(voiced, fps)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import FaceError
 from ..types import Face, Portrait
-from .landmarks import CHIN, EYE_OUTER_CORNERS, FOREHEAD
+from .landmarks import MESH_POINTS, face_axes
 
 log = logging.getLogger("talkinghead")
 
@@ -27,7 +27,6 @@ MIN_FACE_SIZE = 64  # px across: below this, landmarks and motion are too coarse
 MAX_YAW = 35.0  # degrees: beyond this, a frontal warp shows the hidden side badly
 MESH_INPUT_SIZE = 384  # px: side of the square crop each face is analysed in
 CROP_SCALE = 2.0  # crop side / detector box side: the whole head with margin
-MESH_POINTS = 468  # landmarks on the face surface; the last 10 are the irises
 TILE = 480  # px: tile side for finding small faces in large photos
 
 
@@ -136,12 +135,7 @@ def _mesh_in_box(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
 
 def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
     """(yaw, pitch, roll) in degrees from the 3D landmarks, signs as in `Face`."""
-    x = landmarks[EYE_OUTER_CORNERS[1]] - landmarks[EYE_OUTER_CORNERS[0]]
-    y = landmarks[CHIN] - landmarks[FOREHEAD]
-    x = x / np.linalg.norm(x)
-    y = y - x * np.dot(x, y)
-    y = y / np.linalg.norm(y)
-    z = np.cross(x, y)  # into the picture for a frontal face (x right, y down)
+    x, _, z = face_axes(landmarks)  # z points into the picture for a frontal face
     yaw = np.degrees(np.arctan2(-z[0], z[2]))
     pitch = np.degrees(np.arctan2(-z[1], z[2]))
     roll = np.degrees(np.arctan2(x[1], x[0]))

@@ -11,6 +11,7 @@ from functools import lru_cache
 import numpy as np
 
 LANDMARK_COUNT = 478
+MESH_POINTS = 468  # the face surface; the last 10 are the irises
 
 FACE_OVAL = (
     10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
@@ -53,10 +54,26 @@ def strip_triangles(upper: tuple[int, ...], lower: tuple[int, ...]) -> list[tupl
     return [t for t in tris if len(set(t)) == 3]
 
 
-MOUTH_OPENING_TRIANGLES = tuple(strip_triangles(LIPS_INNER_UPPER, LIPS_INNER_LOWER))
 EYE_OPENING_TRIANGLES = tuple(
     strip_triangles(RIGHT_EYE_UPPER, RIGHT_EYE_LOWER) + strip_triangles(LEFT_EYE_UPPER, LEFT_EYE_LOWER)
 )
+
+
+def opening(points: np.ndarray, upper: tuple[int, ...], lower: tuple[int, ...]) -> np.ndarray:
+    """(2N, 2) outline of the area between two contours: along `upper`, back along `lower`."""
+    return np.concatenate([points[list(upper), :2], points[list(lower), :2][::-1]])
+
+
+def face_axes(points: np.ndarray) -> np.ndarray:
+    """(3, 3) float64, rows: the face's x (outer eye corner to outer eye corner, image left to
+    right), y (forehead to chin, made orthogonal to x) and z (into the picture) unit vectors."""
+    p = points.astype(np.float64)
+    x = p[EYE_OUTER_CORNERS[1]] - p[EYE_OUTER_CORNERS[0]]
+    y = p[CHIN] - p[FOREHEAD]
+    x /= np.linalg.norm(x)
+    y -= x * (x @ y)
+    y /= np.linalg.norm(y)
+    return np.stack([x, y, np.cross(x, y)])
 
 
 @lru_cache(maxsize=1)

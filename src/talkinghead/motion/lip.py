@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..types import LIP_CHANNELS, PhoneSegment
+from .signals import smoothstep
 from .visemes import BY_PHONE, GLIDE_FRACTION, GLIDES, Viseme, phone_to_viseme
 
 JAW = LIP_CHANNELS.index("jaw_open")
@@ -116,7 +117,7 @@ def _reach(t: np.ndarray, start: float, end: float) -> np.ndarray:
     before = np.clip(1.0 - (start - t) / ANTICIPATION_S, 0.0, 1.0)
     after = np.clip(1.0 - (t - end) / CARRYOVER_S, 0.0, 1.0)
     ramp = np.where(t < start, before, np.where(t > end, after, 1.0))
-    return ramp * ramp * (3.0 - 2.0 * ramp)  # smoothstep: no kink where the pull begins
+    return smoothstep(ramp)  # no kink where the pull begins
 
 
 def _dominance(viseme: Viseme) -> np.ndarray:

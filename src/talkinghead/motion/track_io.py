@@ -162,7 +162,7 @@ def _load_csv(path: Path) -> MotionTrack:
     return MotionTrack(fps=fps, **levels)
 
 
-def fitted_track(path: str | os.PathLike, frames: int, fps: float) -> MotionTrack:
+def fitted_track(path: str | Path, frames: int, fps: float) -> MotionTrack:
     """A saved track, checked to cover the video's `frames` frames at `fps`; cut if longer."""
     track = load_motion(path)
     name = Path(path).name

@@ -42,7 +42,7 @@ from .config import TrainConfig
 from .dataset import EpochBatches, HalloDataset, load_clips
 from .export import inference_copy, make_weights_folder, save_net
 from .losses import diffusion_loss, min_snr_weights
-from .model import HalloTrainingModel, NetArgs, add_lora, build_net, enable_checkpointing, select_trainable
+from .model import HalloTrainingModel, add_lora, build_net, enable_checkpointing, select_trainable
 
 log = logging.getLogger("talkinghead")
 

@@ -21,13 +21,12 @@ def head_rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
 
 def shaped_vertices(rig: WarpRig, lip: np.ndarray, expression: np.ndarray) -> np.ndarray:
     """(V, 3) float64 image pixels: the rest mesh with lip and expression shapes applied."""
-    points = rig.rest.astype(np.float64)
-    points = points + (np.concatenate([lip, expression]) @ rig.shapes).reshape(-1, 3)
+    points = rig.rest.astype(np.float64) + (np.concatenate([lip, expression]) @ rig.shapes).reshape(-1, 3)
     # Lips may not cross: fix it in the face's frame, where "above" is well defined.
     idx = _LIP_CONSTRAINED + list(rig.lower_interior)
     q = rig.frame.to_face(points[idx])
     _keep_lips_apart(q)
-    points[idx] = q * rig.frame.unit @ rig.frame.axes + rig.frame.origin
+    points[idx] = rig.frame.displacement_to_image(q) + rig.frame.origin
     return points
 
 
@@ -40,16 +39,12 @@ def _keep_lips_apart(q: np.ndarray) -> None:
     interior[:, 1] = np.clip(interior[:, 1], upper[:, 1], lower[:, 1])
 
 
-def posed_vertices(rig: WarpRig, points: np.ndarray, pose: np.ndarray) -> np.ndarray:
-    """(V, 3) float64: `points` moved rigidly with the head, each vertex by its head weight."""
+def posed_vertices(rig: WarpRig, points: np.ndarray, pose: np.ndarray, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+    """(V, 3) float64: `points` (the rig's vertices `rows`) moved rigidly with the head, each
+    vertex by its head weight."""
     yaw, pitch, roll, shift_x, shift_y = (float(v) for v in pose)
     axes = rig.frame.axes
     rotation = axes.T @ head_rotation(yaw, pitch, roll) @ axes  # the same rotation in image space
     shift = np.array([shift_x, shift_y, 0.0]) * rig.frame.unit
     moved = (points - rig.pivot) @ rotation.T + rig.pivot + shift
-    return points + rig.head_weight[:, None] * (moved - points)
-
-
-def deform(rig: WarpRig, lip: np.ndarray, expression: np.ndarray, pose: np.ndarray) -> np.ndarray:
-    """(V, 3) float64 image pixels of every rig vertex for one frame of motion."""
-    return posed_vertices(rig, shaped_vertices(rig, lip, expression), pose)
+    return points + rig.head_weight[rows, None] * (moved - points)

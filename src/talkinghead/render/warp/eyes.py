@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from ...face import landmarks as lm
+from ...motion.signals import smoothstep
 from .paint import blend_into, polygon_mask
 from .shapes import GAZE_RANGE
 
@@ -84,8 +85,7 @@ def draw_eyes(
         if np.any(shift):
             centre = rigid[eye.iris] + shift
             d = np.hypot(xs - centre[0], ys - centre[1])
-            pull = 1 - np.clip((d - 1.15 * eye.iris_radius) / (1.3 * eye.iris_radius), 0, 1)
-            pull = pull * pull * (3 - 2 * pull)
+            pull = smoothstep(1 - (d - 1.15 * eye.iris_radius) / (1.3 * eye.iris_radius))
             map_x -= (pull * shift[0]).astype(np.float32)
             map_y -= (pull * shift[1]).astype(np.float32)
         eyeball = cv2.remap(photo, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT101)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from ...face import landmarks as lm
-from .paint import blend_into, polygon_mask
+from ...motion.signals import smoothstep
+from .paint import blend_into, fill_mask, polygon_mask
 
 TEETH_WHITE = np.array([226.0, 219.0, 204.0], np.float32)  # warm off-white under neutral light
 MOUTH_RED = np.array([175.0, 62.0, 60.0], np.float32)  # inside of the cheeks and tongue, lit
@@ -31,19 +31,13 @@ class MouthLook:
 
 
 def _mean_colour(photo: np.ndarray, polygon: np.ndarray, hole: np.ndarray | None = None) -> np.ndarray | None:
-    mask = np.zeros(photo.shape[:2], np.uint8)
-    cv2.fillPoly(mask, [np.round(polygon).astype(np.int32)], 1)
-    if hole is not None:
-        cv2.fillPoly(mask, [np.round(hole).astype(np.int32)], 0)
-    pixels = photo[mask.astype(bool)]
+    pixels = photo[fill_mask(photo.shape, polygon, hole)]
     return np.median(pixels, axis=0).astype(np.float32) if len(pixels) else None
 
 
 def _photo_teeth(photo: np.ndarray, inner: np.ndarray) -> np.ndarray | None:
     """The colour of the teeth the photo shows: its brightest, least coloured interior pixels."""
-    mask = np.zeros(photo.shape[:2], np.uint8)
-    cv2.fillPoly(mask, [np.round(inner).astype(np.int32)], 1)
-    pixels = photo[mask.astype(bool)].astype(np.float32)
+    pixels = photo[fill_mask(photo.shape, inner)].astype(np.float32)
     if len(pixels) < 10:
         return None
     whiteness = pixels.min(1) - 0.5 * (pixels.max(1) - pixels.min(1))
@@ -56,8 +50,8 @@ def mouth_look(photo: np.ndarray, points: np.ndarray, photo_open: bool) -> Mouth
     When the photo shows its teeth, drawn teeth take their colour, so old and new match.
     """
     xy = points[:, :2]
-    outer = np.concatenate([xy[list(lm.LIPS_OUTER_UPPER)], xy[list(lm.LIPS_OUTER_LOWER)][::-1]])
-    inner = np.concatenate([xy[list(lm.LIPS_INNER_UPPER)], xy[list(lm.LIPS_INNER_LOWER)][::-1]])
+    outer = lm.opening(xy, lm.LIPS_OUTER_UPPER, lm.LIPS_OUTER_LOWER)
+    inner = lm.opening(xy, lm.LIPS_INNER_UPPER, lm.LIPS_INNER_LOWER)
     lip = _mean_colour(photo, outer, hole=inner)
     cheeks = [_mean_colour(photo, xy[list(ring)]) for ring in ((50, 101, 36, 205), (280, 330, 266, 425))]
     skin = np.mean([c for c in cheeks if c is not None] or [lip], axis=0) if lip is not None else None
@@ -75,11 +69,6 @@ def mouth_look(photo: np.ndarray, points: np.ndarray, photo_open: bool) -> Mouth
     )
 
 
-def _smoothstep(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3 - 2 * x)
-
-
 def _profile(contour: np.ndarray, origin: np.ndarray, axis_u: np.ndarray, axis_s: np.ndarray, u: np.ndarray) -> np.ndarray:
     """s-coordinate of a lip contour at each u, interpolated along the contour."""
     cu = (contour - origin) @ axis_u
@@ -91,7 +80,7 @@ def _profile(contour: np.ndarray, origin: np.ndarray, axis_u: np.ndarray, axis_s
 def _tooth_gaps(along: np.ndarray, edges: tuple[float, ...], mouth_width: float) -> np.ndarray:
     """Multiplier < 1 on the thin dark lines between teeth; none where teeth are too small to show them."""
     spacing = (edges[1] - edges[0]) * mouth_width
-    strength = 0.08 * _smoothstep((spacing - 5.0) / 5.0)
+    strength = 0.08 * smoothstep((spacing - 5.0) / 5.0)
     dim = np.ones_like(along)
     if strength == 0:
         return dim
@@ -138,7 +127,7 @@ def draw_mouth(
     # Only what opens beyond the photo's own lips is drawn, fading in over a pixel or two,
     # so the still photo shows exactly as it is.
     wider = opening_per_column(shaped, interior_bottom, photo_open) - rest_opening
-    column_alpha = _smoothstep(wider / np.maximum(1.5, 0.5 * rest_opening))
+    column_alpha = smoothstep(wider / np.maximum(1.5, 0.5 * rest_opening))
     if column_alpha.max() == 0:
         return
     gap = float(((lower[1:-1] - top[1:-1]) @ axis_s).max())
@@ -165,28 +154,28 @@ def draw_mouth(
     # Cavity: dark, darkest deep inside and towards the corners.
     opening = np.maximum(s_lower - s_upper, 1e-3)
     depth = np.minimum(s - s_upper, s_lower - s) / (0.5 * opening)
-    shade = 0.75 + 0.35 * (1 - _smoothstep(depth)) - 0.3 * _smoothstep(side)
+    shade = 0.75 + 0.35 * (1 - smoothstep(depth)) - 0.3 * smoothstep(side)
     colour = look.cavity * shade[..., None]
 
     # Tongue: a rounded hump at the bottom once the mouth is well open.
-    openness = _smoothstep((gap / rest_width - 0.1) / 0.25)
+    openness = smoothstep((gap / rest_width - 0.1) / 0.25)
     if openness > 0:
         hump = np.hypot(along / (0.34 * width), (s - s_lower) / (0.6 * opening))
         # Lit from the front: brightest at its tip, fading into the dark behind.
-        tongue = openness * (1 - _smoothstep((hump - 0.6) / 0.45)) * (0.55 + 0.45 * _smoothstep(1 - hump))
+        tongue = openness * (1 - smoothstep((hump - 0.6) / 0.45)) * (0.55 + 0.45 * smoothstep(1 - hump))
         colour += tongue[..., None] * (look.tongue - colour)
 
     # Lower teeth: their tips show above the lower lip as soon as the lips part.
     tips = s_lower - np.minimum(0.22 * opening, 0.05 * rest_width)
-    lower_teeth = _smoothstep(s - tips + 0.5) * (1 - _smoothstep((side - 0.45) / 0.2))
+    lower_teeth = smoothstep(s - tips + 0.5) * (1 - smoothstep((side - 0.45) / 0.2))
     # In the upper lip's and the jaw's shadow: darker than the upper teeth, darkest low down.
-    lower_shade = (0.78 - 0.25 * side - 0.15 * _smoothstep((s - tips) / (0.05 * rest_width + 1))) * _tooth_gaps(along, TOOTH_EDGES_LOWER, rest_width)
+    lower_shade = (0.78 - 0.25 * side - 0.15 * smoothstep((s - tips) / (0.05 * rest_width + 1))) * _tooth_gaps(along, TOOTH_EDGES_LOWER, rest_width)
     colour += lower_teeth[..., None] * (look.teeth * lower_shade[..., None] - colour)
 
     if not photo_open:
         # Upper teeth hang from the skull: their edge stays near the photo's lip line.
         edge = s_bottom + UPPER_TEETH_DROP * rest_width
-        upper_teeth = _smoothstep(edge - s + 0.5) * (1 - _smoothstep((side - 0.62) / 0.22))
+        upper_teeth = smoothstep(edge - s + 0.5) * (1 - smoothstep((side - 0.62) / 0.22))
         lip_shadow = 1 - 0.2 * np.exp(-np.maximum(s - s_upper, 0) / (0.03 * rest_width + 0.5))
         upper_shade = (0.95 - 0.25 * side) * lip_shadow * _tooth_gaps(along, TOOTH_EDGES_UPPER, rest_width)
         colour += upper_teeth[..., None] * (look.teeth * upper_shade[..., None] - colour)

@@ -8,6 +8,15 @@ import numpy as np
 _SUBPIXEL_BITS = 4  # polygon vertices at 1/16 pixel
 
 
+def fill_mask(shape: tuple[int, ...], polygon: np.ndarray, hole: np.ndarray | None = None) -> np.ndarray:
+    """(H, W) bool: the pixels inside `polygon` ((N, 2) pixels), less those inside `hole`."""
+    mask = np.zeros(shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(polygon).astype(np.int32)], 1)
+    if hole is not None:
+        cv2.fillPoly(mask, [np.round(hole).astype(np.int32)], 0)
+    return mask.astype(bool)
+
+
 def polygon_mask(polygon: np.ndarray, origin: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """(h, w) float32 in [0, 1]: anti-aliased fill of `polygon` ((N, 2) pixels) in a patch at `origin`."""
     mask = np.zeros(shape, np.uint8)

@@ -55,7 +55,9 @@ class PreparedPortrait:
 
     photo: np.ndarray  # (H, W, 3) uint8 RGB
     rig: WarpRig
+    rest: np.ndarray  # (V, 3) float64 copy of rig.rest
     eyes: tuple[Eye, ...]
+    eye_rows: np.ndarray  # (K,) vertex indices the eyeball layer reads
     look: MouthLook
     mouth_width: float  # pixels, in the photo
     mouth_opening: np.ndarray  # (11,) pixels: the photo's own opening, left as it is
@@ -74,14 +76,17 @@ def prepare(portrait: Portrait) -> PreparedPortrait:
     # sample on every side: resize then interpolates up to the region's edges, never clamps.
     gy, gx = np.mgrid[-1 : rows - 1, -1 : cols - 1].astype(np.float32)
     grid = np.dstack([x0 + (gx + 0.5) * step - 0.5, y0 + (gy + 0.5) * step - 0.5])
-    corners = rig.rest[[78, 308], :2]
+    corners = rig.rest[[lm.LIPS_INNER_UPPER[0], lm.LIPS_INNER_UPPER[-1]], :2]
+    eyes = eyes_of(rig.rest)
     fx0, fy0, fx1, fy1 = portrait.face.box
     margin = (fx1 - fx0) // 10
     face_box = (max(fx0 - margin - x0, 0), max(fy0 - margin - y0, 0), min(fx1 + margin - x0, x1 - x0), min(fy1 + margin - y0, y1 - y0))
     return PreparedPortrait(
         photo=np.ascontiguousarray(portrait.image),
         rig=rig,
-        eyes=eyes_of(rig.rest),
+        rest=rig.rest.astype(np.float64),
+        eyes=eyes,
+        eye_rows=np.unique(np.concatenate([eye.anchors for eye in eyes])),
         look=mouth_look(portrait.image, portrait.face.landmarks, rig.mouth_open),
         mouth_width=float(np.linalg.norm(corners[1] - corners[0])),
         mouth_opening=opening_per_column(rig.rest[:, :2], rig.interior_bottom, rig.mouth_open),
@@ -101,10 +106,11 @@ def render_region(p: PreparedPortrait, lip: np.ndarray, expression: np.ndarray, 
     """(rh, rw, 3) uint8: the face region for one frame of motion."""
     rig = p.rig
     x0, y0, x1, y1 = rig.region
+    values = np.concatenate([lip, expression])
     shaped = deform.shaped_vertices(rig, lip, expression)
     moved = deform.posed_vertices(rig, shaped, pose)[:, :2]
-    rest = rig.rest[:, :2].astype(np.float64)
-    source = rest + (np.concatenate([lip, expression]) @ rig.source_shifts).reshape(-1, 2)
+    rest = p.rest[:, :2]
+    source = rest + (values @ rig.source_shifts).reshape(-1, 2)
 
     # Backward map on a coarse grid over the region, upsampled to every pixel: the map is
     # smooth, and linear upsampling reproduces the still parts exactly.
@@ -114,7 +120,6 @@ def render_region(p: PreparedPortrait, lip: np.ndarray, expression: np.ndarray, 
     if step > 1:
         coarse = cv2.resize(coarse, (coarse.shape[1] * step, coarse.shape[0] * step), interpolation=cv2.INTER_LINEAR)
     pixel_map = coarse[step : step + rh, step : step + rw]
-    values = np.concatenate([lip, expression])
     for window in p.details:
         if np.abs(values[window.channels]).max() > 0.01:  # only a closing opening folds the map
             _refine(pixel_map, window, moved, source, (x0, y0))
@@ -123,7 +128,9 @@ def render_region(p: PreparedPortrait, lip: np.ndarray, expression: np.ndarray, 
     bx0, by0, bx1, by1 = p.face_box
     out[by0:by1, bx0:bx1] = cv2.remap(p.photo, pixel_map[by0:by1, bx0:bx1], None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT101)
 
-    rigid = deform.posed_vertices(rig, rig.rest.astype(np.float64), pose)[:, :2]
+    # The eyeballs move with the head alone: only their own vertices are needed.
+    rigid = np.zeros_like(moved)
+    rigid[p.eye_rows] = deform.posed_vertices(rig, p.rest[p.eye_rows], pose, p.eye_rows)[:, :2]
     gaze = (float(expression[_GAZE[0]]), float(expression[_GAZE[1]]))
     draw_eyes(out, p.photo, p.eyes, moved, rigid, rest, gaze, (x0, y0))
     draw_mouth(out, p.look, moved, rig.interior_bottom, rig.mouth_open, p.mouth_width, p.mouth_opening, (x0, y0))

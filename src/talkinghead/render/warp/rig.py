@@ -19,6 +19,7 @@ import numpy as np
 
 from ...face import landmarks as lm
 from ...types import Face
+from .paint import fill_mask
 from .shapes import FaceFrame, build_shapes, build_source_shifts
 
 REGION_SCALE = 3.0  # region side / face size: room for hair, neck and head turns
@@ -46,7 +47,12 @@ class WarpRig:
     @property
     def interior_bottom(self) -> np.ndarray:
         """(11,) vertex indices: the interior's bottom edge from corner to corner."""
-        return np.concatenate([[lm.LIPS_INNER_LOWER[0]], self.lower_interior, [lm.LIPS_INNER_LOWER[-1]]])
+        return interior_bottom(self.lower_interior)
+
+
+def interior_bottom(lower_interior: np.ndarray) -> np.ndarray:
+    """(11,) vertex indices: the mouth corners with the interior-bottom vertices between them."""
+    return np.concatenate([[lm.LIPS_INNER_LOWER[0]], lower_interior, [lm.LIPS_INNER_LOWER[-1]]])
 
 
 def face_region(face: Face, image_size: tuple[int, int], scale: float = REGION_SCALE) -> tuple[int, int, int, int]:
@@ -96,7 +102,7 @@ def _ring_triangles(first_ring: int, ring_count: int, per_ring: int) -> np.ndarr
 
 def _opening_triangles(lower_interior: np.ndarray) -> np.ndarray:
     """Mouth: inner upper lip -> interior bottom -> inner lower lip; and the eye openings."""
-    bottom = (lm.LIPS_INNER_LOWER[0],) + tuple(int(i) for i in lower_interior) + (lm.LIPS_INNER_LOWER[-1],)
+    bottom = tuple(int(i) for i in interior_bottom(lower_interior))
     mouth = lm.strip_triangles(lm.LIPS_INNER_UPPER, bottom) + lm.strip_triangles(bottom, lm.LIPS_INNER_LOWER)
     return np.array(mouth + list(lm.EYE_OPENING_TRIANGLES), np.int32)
 
@@ -110,16 +116,13 @@ def mouth_is_open(photo: np.ndarray, points: np.ndarray, frame: FaceFrame) -> bo
     gap = points[list(lm.LIPS_INNER_LOWER[3:-3]), :2] - points[list(lm.LIPS_INNER_UPPER[3:-3]), :2]
     if float(np.abs(gap @ frame.axes[1, :2]).max()) < 0.02 * frame.unit:
         return False
-    inner = np.concatenate([points[list(lm.LIPS_INNER_UPPER), :2], points[list(lm.LIPS_INNER_LOWER), :2][::-1]])
-    outer = np.concatenate([points[list(lm.LIPS_OUTER_UPPER), :2], points[list(lm.LIPS_OUTER_LOWER), :2][::-1]])
+    inner = lm.opening(points, lm.LIPS_INNER_UPPER, lm.LIPS_INNER_LOWER)
+    outer = lm.opening(points, lm.LIPS_OUTER_UPPER, lm.LIPS_OUTER_LOWER)
     grey = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
-    inside, lips = np.zeros(grey.shape, np.uint8), np.zeros(grey.shape, np.uint8)
-    cv2.fillPoly(inside, [np.round(inner).astype(np.int32)], 1)
-    cv2.fillPoly(lips, [np.round(outer).astype(np.int32)], 1)
-    lips[inside.astype(bool)] = 0
+    inside, lips = fill_mask(grey.shape, inner), fill_mask(grey.shape, outer, hole=inner)
     if inside.sum() < 4 or lips.sum() < 4:
         return False
-    interior, lip = grey[inside.astype(bool)], grey[lips.astype(bool)]
+    interior, lip = grey[inside], grey[lips]
     # Teeth: a good share of pixels well above the lips; cavity: a good share well below.
     teeth = np.mean(interior > np.median(lip) + 30)
     cavity = np.mean(interior < np.median(lip) - 45)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...face import landmarks as lm
+from ...motion.signals import smoothstep
 from ...types import EXPRESSION_CHANNELS, LIP_CHANNELS
 
 JAW_MAX_DEGREES = 15.0  # jaw_open = 1
@@ -30,14 +31,8 @@ class FaceFrame:
     @classmethod
     def from_landmarks(cls, points: np.ndarray) -> FaceFrame:
         p = points.astype(np.float64)
-        x = p[lm.EYE_OUTER_CORNERS[1]] - p[lm.EYE_OUTER_CORNERS[0]]
-        y = p[lm.CHIN] - p[lm.FOREHEAD]
-        x /= np.linalg.norm(x)
-        y -= x * (x @ y)
-        y /= np.linalg.norm(y)
-        z = np.cross(x, y)
         unit = float(np.linalg.norm(p[lm.CHEEK_EXTREMES[1]] - p[lm.CHEEK_EXTREMES[0]]))
-        return cls(origin=p[: lm.LANDMARK_COUNT - 10].mean(0), axes=np.stack([x, y, z]), unit=unit)
+        return cls(origin=p[: lm.MESH_POINTS].mean(0), axes=lm.face_axes(p), unit=unit)
 
     def to_face(self, points: np.ndarray) -> np.ndarray:
         """(N, 3) image pixels -> face units."""
@@ -48,14 +43,9 @@ class FaceFrame:
         return d @ self.axes * self.unit
 
 
-def _smoothstep(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3 - 2 * x)
-
-
 def _falloff(distance: np.ndarray, radius: float) -> np.ndarray:
     """1 at distance 0, smoothly 0 at `radius` and beyond."""
-    return 1.0 - _smoothstep(distance / radius)
+    return 1.0 - smoothstep(distance / radius)
 
 
 def _lip_membership(q: np.ndarray, lower_interior: np.ndarray) -> np.ndarray:
@@ -66,11 +56,11 @@ def _lip_membership(q: np.ndarray, lower_interior: np.ndarray) -> np.ndarray:
     """
     corners_y = q[list(lm.MOUTH_CORNERS), 1].mean()
     chin_y = q[lm.CHIN, 1]
-    w = _smoothstep((q[:, 1] - corners_y + 0.02) / (0.5 * (chin_y - corners_y)))
+    w = smoothstep((q[:, 1] - corners_y + 0.02) / (0.5 * (chin_y - corners_y)))
     # Far from the mouth sideways (towards the ears) the jaw line still moves, but less.
     mouth_x = q[list(lm.MOUTH_CORNERS), 0].mean()
     half_width = 0.5 * abs(q[lm.MOUTH_CORNERS[1], 0] - q[lm.MOUTH_CORNERS[0], 0])
-    w *= 1.0 - 0.35 * _smoothstep((np.abs(q[:, 0] - mouth_x) - half_width) / (3 * half_width))
+    w *= 1.0 - 0.35 * smoothstep((np.abs(q[:, 0] - mouth_x) - half_width) / (3 * half_width))
     upper = list(lm.LIPS_INNER_UPPER[1:-1] + lm.LIPS_OUTER_UPPER[1:-1])
     lower = list(lm.LIPS_INNER_LOWER[1:-1] + lm.LIPS_OUTER_LOWER[1:-1])
     w[upper] = 0.0
@@ -89,7 +79,7 @@ def _upper_lip_weight(q: np.ndarray, centre: np.ndarray, width: float) -> np.nda
     """Upper lip and the skin just above it, strongest at the middle, none at the corners."""
     dx = np.abs(q[:, 0] - centre[0]) / (0.5 * width)
     above = centre[1] - q[:, 1]
-    w = (1 - _smoothstep(dx)) * _falloff(np.maximum(above - 0.02, 0), 0.12)
+    w = (1 - smoothstep(dx)) * _falloff(np.maximum(above - 0.02, 0), 0.12)
     w[q[:, 1] > centre[1] + 0.005] = 0.0
     w[list(lm.LIPS_INNER_LOWER[1:-1] + lm.LIPS_OUTER_LOWER[1:-1])] = 0.0
     return w
@@ -129,7 +119,7 @@ def _brow_shapes(q: np.ndarray) -> dict[str, np.ndarray]:
     # Full at the brows, fading to the lids below and to the hairline above.
     below = np.clip((q[:, 1] - brow_y) / span, 0, None)
     above = np.clip((brow_y - q[:, 1]) / (2.5 * span), 0, None)
-    w = (1 - _smoothstep(below / 0.85)) * (1 - 0.6 * _smoothstep(above))
+    w = (1 - smoothstep(below / 0.85)) * (1 - 0.6 * smoothstep(above))
     w[q[:, 1] > eye_y] = 0.0
     inner = _falloff(np.abs(q[:, 0] - centre_x), 0.22)
     towards_centre = -np.sign(q[:, 0] - centre_x)
@@ -158,11 +148,11 @@ def _mouth_shapes(q: np.ndarray, lower_interior: list[int]) -> dict[str, np.ndar
     side = (q[:, 0] - centre[0]) / (0.5 * width)  # -1 .. 1 from corner to corner
     pull = np.clip(side, -1.0, 1.0)
     lips_wide = around[:, None] * np.stack([0.12 * width * pull, 0 * side, 0 * side], 1)
-    roundness = np.stack([-0.15 * width * pull, 0 * side, -0.05 * (1 - _smoothstep(np.abs(side)))], 1)
+    roundness = np.stack([-0.15 * width * pull, 0 * side, -0.05 * (1 - smoothstep(np.abs(side)))], 1)
     lips_round = around[:, None] * roundness
 
     # Open the round mouth a little in the middle, as an "oo" does.
-    mid = 1 - _smoothstep(np.abs(side))
+    mid = 1 - smoothstep(np.abs(side))
     upper_inner, lower_inner = list(lm.LIPS_INNER_UPPER[1:-1]), list(lm.LIPS_INNER_LOWER[1:-1])
     lips_round[upper_inner, 1] -= 0.012 * mid[upper_inner]
     lips_round[lower_inner, 1] += 0.018 * mid[lower_inner]
@@ -181,10 +171,9 @@ def _mouth_shapes(q: np.ndarray, lower_interior: list[int]) -> dict[str, np.ndar
     lower_lip = np.zeros(len(q))
     lower_lip[list(lm.LIPS_INNER_LOWER[1:-1])] = 1.0
     lower_lip[list(lm.LIPS_OUTER_LOWER[1:-1])] = 0.6
-    lower_lip *= 1 - 0.6 * _smoothstep(np.abs(side))
+    lower_lip *= 1 - 0.6 * smoothstep(np.abs(side))
     lower_lip_tuck = lower_lip[:, None] * np.array([0.0, -0.03, 0.02])
 
-    corners = np.zeros(len(q))
     corner_d = np.min([np.linalg.norm(q[:, :2] - q[i, :2], axis=1) for i in lm.MOUTH_CORNERS], axis=0)
     corners = _falloff(corner_d, 0.45 * width)
     out = np.sign(side)
