@@ -96,7 +96,7 @@ class Meter:
 
 def speech(seconds: float) -> AudioClip:
     """The first `seconds` of the bundled speech sample."""
-    clip = load_audio(ROOT / "assets" / "speech.wav")
+    clip = load_audio(ROOT / "assets" / "speech.wav", max_duration=None)
     return AudioClip(samples=clip.samples[: int(seconds * clip.rate)], rate=clip.rate)
 
 

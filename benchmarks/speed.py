@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def speech_clip(seconds: float) -> AudioClip:
     """The bundled speech repeated to `seconds`."""
-    sample = load_audio(ROOT / "assets" / "speech.wav")
+    sample = load_audio(ROOT / "assets" / "speech.wav", max_duration=None)
     reps = int(np.ceil(seconds * sample.rate / len(sample.samples)))
     samples = np.tile(sample.samples, reps)[: int(seconds * sample.rate)]
     return AudioClip(samples=samples, original=samples[:, None], original_rate=sample.rate)

@@ -38,4 +38,4 @@ def demo_video(tmp_path_factory) -> Path:
     """The bundled portrait animated with the bundled speech, rendered once per session."""
     from talkinghead.api import animate
 
-    return animate(PORTRAIT, SPEECH, tmp_path_factory.mktemp("demo") / "demo.mp4", progress=False)
+    return animate(PORTRAIT, SPEECH, tmp_path_factory.mktemp("demo") / "demo.mp4", progress=False).output

@@ -21,7 +21,7 @@ FPS = 25
 
 def test_video_lasts_as_long_as_the_audio_with_audio_muxed(demo_video):
     info = probe_media(demo_video)
-    audio = load_audio(SPEECH)
+    audio = load_audio(SPEECH, max_duration=None)
     assert (info.video_codec, info.audio_codec, info.pix_fmt) == ("h264", "aac", "yuv420p")
     assert (info.width, info.height, info.fps) == (512, 512, FPS)
     frames = sum(1 for _ in read_frames(demo_video))
@@ -33,7 +33,7 @@ def test_video_lasts_as_long_as_the_audio_with_audio_muxed(demo_video):
 def demo_mouth(demo_video):
     """Per frame: mouth opening re-detected on the video, and the speech's loudness and voice."""
     opening = np.array([mouth_opening(face_points(f)) for f in read_frames(demo_video)])
-    clip = load_audio(SPEECH)
+    clip = load_audio(SPEECH, max_duration=None)
     loudness = loudness_envelope(clip.samples, clip.rate, FPS, len(opening))
     voice = voice_per_frame(clip.samples, FPS, len(opening))
     return opening, loudness, voice
@@ -65,10 +65,10 @@ def test_all_weights_zero_gives_the_photo(tmp_path, photo):
     for frame in animator.frames(animator.motion(speech)):
         assert np.abs(frame.astype(int) - photo.astype(int)).max() <= 1
     # Encoded, the frames differ from the photo by the encoder's own noise only.
-    with VideoWriter(tmp_path / "photo.mp4", size=(512, 512)) as video:
+    with VideoWriter(tmp_path / "photo.mp4", size=(512, 512), fps=FPS, crf=18) as video:
         video.write(photo)
     noise = np.abs(next(read_frames(tmp_path / "photo.mp4")).astype(int) - photo).mean()
-    out = animate(PORTRAIT, speech, tmp_path / "still.mp4", progress=False, **frozen)
+    out = animate(PORTRAIT, speech, tmp_path / "still.mp4", progress=False, **frozen).output
     for frame in read_frames(out):
         assert np.abs(frame.astype(int) - photo).mean() < noise + 0.3
 
@@ -105,13 +105,13 @@ def test_any_photo_size_keeps_its_framing(tmp_path, photo):
     tall = np.full((803, 601, 3), 200, np.uint8)
     tall[150:662, 40:552] = photo
     clip = (np.zeros(8000, np.float32), 16000)
-    out = animate(tall, clip, tmp_path / "tall.mp4", progress=False)
+    out = animate(tall, clip, tmp_path / "tall.mp4", progress=False).output
     info = probe_media(out)
     assert (info.width, info.height) == (600, 802)
 
 
 def test_size_option_gives_a_square_face_crop(tmp_path):
-    out = animate(PORTRAIT, (np.zeros(8000, np.float32), 16000), tmp_path / "crop.mp4", size=256, progress=False)
+    out = animate(PORTRAIT, (np.zeros(8000, np.float32), 16000), tmp_path / "crop.mp4", size=256, progress=False).output
     info = probe_media(out)
     assert (info.width, info.height) == (256, 256)
     frame = next(read_frames(out))
@@ -120,7 +120,7 @@ def test_size_option_gives_a_square_face_crop(tmp_path):
 
 
 def test_frames_dir_holds_every_frame(tmp_path):
-    out = animate(PORTRAIT, (np.zeros(12000, np.float32), 16000), tmp_path / "f.mp4", frames_dir=tmp_path / "png", progress=False)
+    out = animate(PORTRAIT, (np.zeros(12000, np.float32), 16000), tmp_path / "f.mp4", frames_dir=tmp_path / "png", progress=False).output
     pngs = sorted((tmp_path / "png").glob("frame_*.png"))
     assert len(pngs) == sum(1 for _ in read_frames(out)) == round(0.75 * FPS)
 
@@ -139,7 +139,7 @@ def test_silence_gives_a_still_blinking_breathing_portrait(photo):
 def test_array_image_and_audio_inputs(tmp_path, photo):
     rng = np.random.default_rng(1)
     stereo_44k = (rng.normal(0, 0.05, (44100, 2)) * 32767).astype(np.int16)
-    out = animate(photo.copy(), (stereo_44k, 44100), tmp_path / "arrays.mp4", progress=False)
+    out = animate(photo.copy(), (stereo_44k, 44100), tmp_path / "arrays.mp4", progress=False).output
     info = probe_media(out)
     assert info.has_audio and abs(info.duration - 1.0) <= 1 / FPS
     assert info.audio_rate == 44100  # the caller's own samples are muxed, not the 16 kHz analysis copy
@@ -155,7 +155,7 @@ def test_inputs_are_never_modified(tmp_path, photo):
 
 def test_audio_from_a_video_file(tmp_path, demo_video):
     # Another video's sound track drives the portrait; that sound is muxed in as it is.
-    out = animate(PORTRAIT, demo_video, tmp_path / "dub.mp4", size=128, progress=False)
+    out = animate(PORTRAIT, demo_video, tmp_path / "dub.mp4", size=128, progress=False).output
     info, source = probe_media(out), probe_media(demo_video)
     assert info.has_audio and abs(info.duration - source.duration) <= 1 / FPS
     assert (info.width, info.height) == (128, 128)

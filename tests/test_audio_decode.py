@@ -37,23 +37,23 @@ def _check_sine(clip, *, seconds: float = 1.0, tolerance: float = 0.03) -> None:
 def test_formats(media, name, rate, channels, codec):
     # mp3 and aac pad their first frame: a few tens of milliseconds are allowed
     path = media(name, *sine(rate=rate, channels=channels), *codec)
-    clip = load_audio(path)
+    clip = load_audio(path, max_duration=None)
     _check_sine(clip, tolerance=0.06)
     assert clip.source == path and clip.original is None
 
 
 def test_audio_track_of_a_video(media):
-    clip = load_audio(media("talk.mp4", *colour_bars(), *sine(), "-c:v", "libx264", "-pix_fmt", "yuv420p"))
+    clip = load_audio(media("talk.mp4", *colour_bars(), *sine(), "-c:v", "libx264", "-pix_fmt", "yuv420p"), max_duration=None)
     _check_sine(clip, tolerance=0.06)
 
 
 def test_stereo_is_averaged_not_clipped(media):
-    clip = load_audio(media("loud.wav", *sine(rate=44_100, channels=2, amplitude=0.9)))
+    clip = load_audio(media("loud.wav", *sine(rate=44_100, channels=2, amplitude=0.9)), max_duration=None)
     assert 0.88 < np.abs(clip.samples).max() <= 0.91  # ffmpeg's default down-mix would reach 1.27
 
 
 def test_silence_is_valid(media):
-    clip = load_audio(media("silence.wav", "-f", "lavfi", "-i", "anullsrc=r=44100:cl=stereo", "-t", "0.5"))
+    clip = load_audio(media("silence.wav", "-f", "lavfi", "-i", "anullsrc=r=44100:cl=stereo", "-t", "0.5"), max_duration=None)
     assert abs(clip.duration - 0.5) < 0.01 and not clip.samples.any()
 
 
@@ -82,7 +82,7 @@ def _wave(rate: int, seconds: float = 1.0) -> np.ndarray:
 )
 def test_array_dtypes(samples):
     before = samples.copy()
-    clip = load_audio((samples, 16_000))
+    clip = load_audio((samples, 16_000), max_duration=None)
     _check_sine(clip, tolerance=0.001)
     assert 0.48 < np.abs(clip.samples).max() < 0.52  # each dtype's full scale maps to 1.0
     assert clip.source is None and clip.original_rate == 16_000
@@ -93,7 +93,7 @@ def test_array_dtypes(samples):
 @pytest.mark.parametrize("rate", [8_000, 22_050, 44_100, 48_000])
 def test_array_is_resampled(rate):
     stereo = np.stack([_wave(rate), _wave(rate)], axis=1).astype(np.float32)
-    clip = load_audio((stereo, rate))
+    clip = load_audio((stereo, rate), max_duration=None)
     _check_sine(clip, tolerance=0.001)
     assert clip.original.shape == (rate, 2) and clip.original_rate == rate
     np.testing.assert_array_equal(clip.original, stereo)
@@ -101,7 +101,7 @@ def test_array_is_resampled(rate):
 
 
 def test_float_beyond_full_scale_is_scaled_down():
-    clip = load_audio(((_wave(16_000) * 32767).astype(np.float32), 16_000))
+    clip = load_audio(((_wave(16_000) * 32767).astype(np.float32), 16_000), max_duration=None)
     assert np.abs(clip.samples).max() == pytest.approx(1.0) and np.abs(clip.original).max() == pytest.approx(1.0)
 
 
@@ -110,7 +110,7 @@ def test_float_beyond_full_scale_is_scaled_down():
 
 def _error(source, **options) -> str:
     with pytest.raises(AudioError) as caught:
-        load_audio(source, **options)
+        load_audio(source, **{"max_duration": None, **options})
     message = str(caught.value)
     assert "\n" not in message
     return message
@@ -149,7 +149,7 @@ def test_empty_wav(tmp_path):
 def test_too_long_fails_before_decoding(media):
     # A 1-second file whose header says 3 hours: the stated length alone must reject it.
     path = state_flac_length(media("speech.flac", *sine(rate=16_000)), 3 * 3600 * 16_000)
-    assert _error(path) == "speech.flac lasts 3:00:00; the limit is 10:00 (--max-duration)"
+    assert _error(path, max_duration=600.0) == "speech.flac lasts 3:00:00; the limit is 10:00 (--max-duration)"
 
 
 def test_too_long_without_a_stated_length(media):

@@ -57,7 +57,7 @@ def test_exif_rotated_phone_photo(tmp_path, photo):
 
 
 def test_face_crop_frames_the_head_and_pastes_back_seamlessly(portrait, photo):
-    crop = face_crop(portrait.face, portrait.size, size=256)
+    crop = face_crop(portrait.face, portrait.size, size=256, face_expand_ratio=1.2)
     cropped = crop_portrait(portrait, crop)
     assert cropped.image.shape == (256, 256, 3)
     centre = cropped.face.landmarks[:468, :2].mean(0)

@@ -17,6 +17,7 @@ from talkinghead.audio.features import analyze_audio
 from talkinghead.cli import main
 from talkinghead.errors import MotionError
 from talkinghead.face import landmarks as lm
+from talkinghead.config import MotionConfig
 from talkinghead.motion.generate import generate_motion
 from talkinghead.motion.track_io import ARKIT, HEAD_ROTATION, load_motion, save_motion
 from talkinghead.types import AudioClip
@@ -27,7 +28,7 @@ FPS = 25.0
 @pytest.fixture(scope="module")
 def minute_of_speech():
     """The bundled speech six times over: 64 s with pauses, analysed once."""
-    clip = load_audio(SPEECH)
+    clip = load_audio(SPEECH, max_duration=None)
     long = AudioClip(np.tile(clip.samples, 6))
     return analyze_audio(long, FPS)
 
@@ -38,7 +39,7 @@ def _onsets(curve: np.ndarray, threshold: float = 0.5) -> np.ndarray:
 
 def test_a_minute_of_speech_blinks_naturally(minute_of_speech):
     for seed in range(3):
-        track = generate_motion(minute_of_speech, seed=seed)
+        track = generate_motion(minute_of_speech, MotionConfig(seed=seed))
         minutes = track.frame_count / FPS / 60
         blinks = _onsets(track.channel("blink_left"))
         assert 10 <= len(blinks) / minutes <= 20
@@ -51,26 +52,26 @@ def test_a_minute_of_speech_blinks_naturally(minute_of_speech):
 
 def test_blinks_prefer_pauses(minute_of_speech):
     pauses = minute_of_speech.prosody.pauses
-    in_pause = [pauses[s] for seed in range(5) for s in _onsets(generate_motion(minute_of_speech, seed=seed).channel("blink_left"))]
+    in_pause = [pauses[s] for seed in range(5) for s in _onsets(generate_motion(minute_of_speech, MotionConfig(seed=seed)).channel("blink_left"))]
     assert np.mean(in_pause) > 1.5 * pauses.mean()
 
 
 def test_a_minute_of_speech_keeps_the_head_in_natural_ranges(minute_of_speech):
     for seed in range(3):
-        track = generate_motion(minute_of_speech, seed=seed)
+        track = generate_motion(minute_of_speech, MotionConfig(seed=seed))
         yaw, pitch, roll = (np.abs(track.channel(c)).max() for c in ("yaw", "pitch", "roll"))
         assert yaw <= 15 and pitch <= 10 and roll <= 6
         assert yaw > 1.5 and pitch > 1.0  # and it does move
 
 
 def test_head_moves_with_speech_and_settles_in_long_pauses():
-    speech = load_audio(SPEECH).samples
+    speech = load_audio(SPEECH, max_duration=None).samples
     silence = np.zeros(int(4.0 * 16000), np.float32)
     features = analyze_audio(AudioClip(np.concatenate([speech, silence, speech])), FPS)
     pause = slice(int((len(speech) / 16000 + 1.5) * FPS), int((len(speech) / 16000 + 3.5) * FPS))
     talking = slice(int(1.0 * FPS), int(len(speech) / 16000 * FPS) - 10)
     for seed in range(3):
-        track = generate_motion(features, seed=seed)
+        track = generate_motion(features, MotionConfig(seed=seed))
         turn = np.abs(track.pose[:, :3])  # yaw, pitch, roll
         speed = np.abs(np.diff(track.pose[:, :3], axis=0)).sum(1)
         assert speed[talking].mean() > 2 * speed[pause].mean()
@@ -80,14 +81,14 @@ def test_head_moves_with_speech_and_settles_in_long_pauses():
 def test_brows_rise_and_head_nods_on_emphasis():
     phrase = load("emphasis")
     features = analyze_audio(phrase.clip, FPS)
-    track = generate_motion(features, seed=0)
+    track = generate_motion(features, MotionConfig(seed=0))
     peaks = features.prosody.emphasis > 0.5
     assert peaks.any()
     brow = track.channel("brow_up")
     assert brow[peaks].mean() > brow[~peaks].mean() + 0.2
     # The nod: the head dips (pitch down) on the emphasised syllables, whatever the drift does.
     for seed in range(3):
-        pitch = generate_motion(features, seed=seed).channel("pitch")
+        pitch = generate_motion(features, MotionConfig(seed=seed)).channel("pitch")
         assert pitch[peaks].mean() > pitch[~peaks].mean() + 1.0
 
 
@@ -99,21 +100,21 @@ def words_features():
 
 def test_gaze_modes(words_features):
     features = words_features
-    fixed = generate_motion(features, gaze="fixed")
+    fixed = generate_motion(features, MotionConfig(gaze="fixed"))
     assert not fixed.channel("gaze_x").any() and not fixed.channel("gaze_y").any()
-    camera = generate_motion(features, gaze="camera")
+    camera = generate_motion(features, MotionConfig(gaze="camera"))
     assert 0 < np.abs(camera.channel("gaze_x")).max() < 0.2
-    natural = generate_motion(features, gaze="natural", seed=3)
+    natural = generate_motion(features, MotionConfig(gaze="natural", seed=3))
     assert np.abs(natural.channel("gaze_x")).max() > 0.35  # glances away in some pause
 
 
 @pytest.mark.parametrize("emotion, channel", [("happy", "smile"), ("sad", "brow_inner_up"), ("surprised", "eyes_wide"), ("angry", "brow_down")])
 def test_emotions_hold_their_expression_scaled_by_intensity(emotion, channel, words_features):
     features = words_features
-    half = generate_motion(features, emotion=emotion, emotion_intensity=0.5).channel(channel)
-    full = generate_motion(features, emotion=emotion, emotion_intensity=1.0).channel(channel)
+    half = generate_motion(features, MotionConfig(emotion=emotion, emotion_intensity=0.5)).channel(channel)
+    full = generate_motion(features, MotionConfig(emotion=emotion, emotion_intensity=1.0)).channel(channel)
     assert full.min() > 0 and np.allclose(full - half, full.min() - half.min(), atol=1e-6)
-    assert not generate_motion(features, emotion="neutral").channel(channel).any()
+    assert not generate_motion(features, MotionConfig(emotion="neutral")).channel(channel).any()
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +160,7 @@ def test_pose_alone_moves_the_head_rigidly(animator, portrait):
 
 
 def test_motion_track_round_trips_through_json_and_csv(tmp_path, minute_of_speech):
-    track = generate_motion(minute_of_speech, seed=4)
+    track = generate_motion(minute_of_speech, MotionConfig(seed=4))
     back = load_motion(save_motion(track, tmp_path / "t.json"))
     assert back.fps == track.fps and np.abs(back.pose - track.pose).max() < 1e-4
     assert np.abs(back.lip - track.lip).max() < 1e-4 and np.abs(back.expression - track.expression).max() < 1e-4
@@ -188,7 +189,7 @@ def test_an_edited_track_is_rendered_as_edited(tmp_path, animator, capsys):
 
 
 def test_a_track_that_does_not_fit_the_audio_is_refused(tmp_path, animator, minute_of_speech):
-    short = generate_motion(minute_of_speech)
+    short = generate_motion(minute_of_speech, MotionConfig())
     short_path = save_motion(type(short)(short.fps, short.lip[:50], short.expression[:50], short.pose[:50]), tmp_path / "short.json")
     with pytest.raises(MotionError, match="make the track from the same audio"):
         animator.motion(SPEECH, motion_file=short_path)

@@ -33,7 +33,7 @@ def _frames(count: int) -> list[np.ndarray]:
 
 
 def _write(path, frames, **options):
-    with VideoWriter(path, size=SIZE, **options) as video:
+    with VideoWriter(path, size=SIZE, **{"fps": 25, "crf": 18, **options}) as video:
         for frame in frames:
             video.write(frame)
 
@@ -91,7 +91,7 @@ def test_probe_unreadable(tmp_path):
 
 @pytest.fixture
 def speech(media) -> AudioClip:
-    return load_audio(media("speech.wav", *sine(rate=44_100, seconds=1.3)))
+    return load_audio(media("speech.wav", *sine(rate=44_100, seconds=1.3)), max_duration=None)
 
 
 def test_video_lasts_as_long_as_the_audio(tmp_path, speech):
@@ -110,21 +110,21 @@ def test_video_lasts_as_long_as_the_audio(tmp_path, speech):
 def test_muxed_sound_is_the_source(tmp_path, media):
     # The source file's own audio goes in (here from a video's audio track), not the 16 kHz copy.
     source = media("interview.mkv", *colour_bars(), *sine(rate=48_000, channels=2), "-c:v", "libx264")
-    clip = load_audio(source)
+    clip = load_audio(source, max_duration=None)
     _write(tmp_path / "talk.mp4", _frames(clip.frame_count(25)), audio=clip)
     info = probe_media(tmp_path / "talk.mp4")
     assert (info.audio_rate, info.audio_channels) == (48_000, 2)
-    assert peak_frequency(load_audio(tmp_path / "talk.mp4").samples, 16_000) == pytest.approx(440, abs=3)
+    assert peak_frequency(load_audio(tmp_path / "talk.mp4", max_duration=None).samples, 16_000) == pytest.approx(440, abs=3)
 
 
 def test_array_audio_is_muxed_from_a_temporary_wav(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # to see the WAV go away
     rate = 22_050
     samples = (0.5 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate)).astype(np.float32)
-    clip = load_audio((samples, rate))
+    clip = load_audio((samples, rate), max_duration=None)
     _write(tmp_path / "talk.mp4", _frames(clip.frame_count(25)), audio=clip)
     assert probe_media(tmp_path / "talk.mp4").audio_rate == rate
-    assert peak_frequency(load_audio(tmp_path / "talk.mp4").samples, 16_000) == pytest.approx(440, abs=3)
+    assert peak_frequency(load_audio(tmp_path / "talk.mp4", max_duration=None).samples, 16_000) == pytest.approx(440, abs=3)
     assert [path.name for path in tmp_path.iterdir()] == ["talk.mp4"]
 
 
@@ -173,7 +173,7 @@ def test_read_frames_without_video(media):
 def test_no_partial_file_after_an_exception(tmp_path, speech, interruption):
     output = tmp_path / "talk.mp4"
     output.write_bytes(b"yesterday's video")
-    with pytest.raises(type(interruption)), VideoWriter(output, size=SIZE, audio=speech) as video:
+    with pytest.raises(type(interruption)), VideoWriter(output, size=SIZE, fps=25, crf=18, audio=speech) as video:
         for frame in _frames(30):
             video.write(frame)
         # ffmpeg has started the file beside the output by now; it must not survive.
@@ -191,10 +191,10 @@ def test_ffmpeg_failure_is_reported_and_cleaned_up(tmp_path):
 
 
 def test_close_and_abort_without_with(tmp_path):
-    video = VideoWriter(tmp_path / "kept.mp4", size=SIZE)
+    video = VideoWriter(tmp_path / "kept.mp4", size=SIZE, fps=25, crf=18)
     video.write(_frames(1)[0])
     assert video.close() == tmp_path / "kept.mp4" and (tmp_path / "kept.mp4").exists()
-    dropped = VideoWriter(tmp_path / "dropped.mp4", size=SIZE)
+    dropped = VideoWriter(tmp_path / "dropped.mp4", size=SIZE, fps=25, crf=18)
     dropped.write(_frames(1)[0])
     dropped.abort()
     assert sorted(os.listdir(tmp_path)) == ["kept.mp4"]
@@ -218,7 +218,7 @@ def test_wrong_frames_are_refused(tmp_path, frame):
 
 def test_odd_size_is_refused(tmp_path):
     with pytest.raises(ValueError, match="even"):
-        VideoWriter(tmp_path / "v.mp4", size=(63, 48))
+        VideoWriter(tmp_path / "v.mp4", size=(63, 48), fps=25, crf=18)
 
 
 # --- output path -----------------------------------------------------------------------------

@@ -8,20 +8,49 @@ __version__ = "0.1.0"
 
 from .api import Animator, animate  # noqa: E402
 from .config import AnimateConfig  # noqa: E402
-from .errors import InputError, ModelError, TalkingHeadError  # noqa: E402
+from .engine import AnimateResult, CancelToken, Engine  # noqa: E402
+from .errors import (  # noqa: E402
+    AudioError,
+    Cancelled,
+    FaceError,
+    ImageError,
+    InputError,
+    MediaError,
+    MediaInputError,
+    ModelError,
+    MotionError,
+    OutputError,
+    TalkingHeadError,
+)
+from .render.base import Renderer, RenderRequest, Work, register_renderer  # noqa: E402
 from .types import AudioClip, AudioFeatures, Face, MotionTrack, Portrait  # noqa: E402
 
 __all__ = [
-    "Animator",
     "AnimateConfig",
+    "AnimateResult",
+    "Animator",
     "AudioClip",
+    "AudioError",
     "AudioFeatures",
+    "CancelToken",
+    "Cancelled",
+    "Engine",
     "Face",
+    "FaceError",
+    "ImageError",
     "InputError",
+    "MediaError",
+    "MediaInputError",
     "ModelError",
+    "MotionError",
     "MotionTrack",
+    "OutputError",
     "Portrait",
+    "RenderRequest",
+    "Renderer",
     "TalkingHeadError",
+    "Work",
     "animate",
+    "register_renderer",
     "__version__",
 ]

@@ -1,37 +1,51 @@
-"""The Python API: `animate()` for one video, `Animator` to animate one portrait many times."""
+"""The Python API: `animate()` for one video, `Animator` to animate one portrait many times.
+
+Both are a convenient surface over `talkinghead.engine.Engine`, which servers use directly.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
+import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from .audio.decode import load_audio
-from .config import AnimateConfig, BackendConfig, FaceConfig
-from .errors import ModelError
-from .face.analysis import analyze_face
-from .face.crop import crop_portrait, face_crop
-from .image import even_size, limit_size, load_image
-from .motion.generate import motion_for
-from .render.warp.renderer import WarpRenderer
-from .types import AudioClip, Face, MotionTrack, Portrait
-from .video.writer import VideoWriter, check_output_path
+from .config import AnimateConfig
+from .engine import PORTRAIT_OPTIONS, AnimateResult, AudioInput, CancelToken, Engine, ImageInput, _path_of
+from .render.base import Progress, RenderRequest
+from .types import ANALYSIS_RATE, AudioClip, MotionTrack, Portrait
+from .video.writer import check_output_path
 
-log = logging.getLogger("talkinghead")
-
-ImageInput = str | os.PathLike | np.ndarray
-AudioInput = str | os.PathLike | tuple[np.ndarray, int] | AudioClip
-_PORTRAIT_OPTIONS = set(FaceConfig.__dataclass_fields__) | set(BackendConfig.__dataclass_fields__) | {"size"}
+_engine: Engine | None = None
+_engine_lock = threading.Lock()
 
 
-def _path_of(source: Any) -> Path | None:
-    return Path(source) if isinstance(source, (str, os.PathLike)) else None
+def default_engine() -> Engine:
+    """The process's shared engine: renderers load once, whatever the number of Animators."""
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            _engine = Engine()
+        return _engine
+
+
+class ProgressBar:
+    """A tqdm bar on standard error fed by progress(done, total, unit) calls."""
+
+    def __init__(self) -> None:
+        self._bar: tqdm | None = None
+
+    def __call__(self, done: int, total: int, unit: str) -> None:
+        if self._bar is None:
+            self._bar = tqdm(total=total, unit=unit, desc="rendering" if unit == "frame" else "denoising", leave=False)
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 class Animator:
@@ -41,121 +55,81 @@ class Animator:
         animator.animate("hello.wav", "hello.mp4")
         animator.animate("bye.mp3", "bye.mp4", seed=3)
 
-    Options are the CLI's, as keywords (see `talkinghead.config`).
+    Options are the CLI's, as keywords (see `talkinghead.config`). `engine`: share loaded
+    models with other Animators (default: the process's shared engine).
     """
 
-    def __init__(self, image: ImageInput, *, config: AnimateConfig | None = None, **options: Any):
+    def __init__(self, image: ImageInput, *, config: AnimateConfig | None = None, engine: Engine | None = None, **options: Any):
         self.config = (config or AnimateConfig()).replace(**options)
+        self.engine = engine or default_engine()
         self.image_path = _path_of(image)
-        self.portrait = self._load_portrait(image)
-        self.renderer = _renderer(self.config.backend)
+        self.subject = self.engine.prepare(image, self.config)
 
-    def _load_portrait(self, image: ImageInput) -> Portrait:
-        face, out = self.config.face, self.config.output
-        photo = even_size(limit_size(load_image(image), face.max_side))
-        portrait = analyze_face(photo, face_index=face.face_index)
-        if out.size is not None:
-            crop = face_crop(portrait.face, portrait.size, size=out.size, face_expand_ratio=face.face_expand_ratio)
-            portrait = crop_portrait(portrait, crop)
-        return portrait
+    @property
+    def portrait(self) -> Portrait:
+        return self.subject.portrait
 
     def _config_for_call(self, overrides: dict[str, Any]) -> AnimateConfig:
-        fixed = _PORTRAIT_OPTIONS & overrides.keys()
+        fixed = PORTRAIT_OPTIONS & overrides.keys()
         if fixed:
             raise TypeError(f"{', '.join(sorted(fixed))} change the portrait itself: pass them to Animator(), not per call")
         return self.config.replace(**overrides)
 
     def load_audio(self, audio: AudioInput, **overrides: Any) -> AudioClip:
-        config = self._config_for_call(overrides)
-        return audio if isinstance(audio, AudioClip) else load_audio(audio, max_duration=config.output.max_duration)
+        return self.engine.load_audio(audio, self._config_for_call(overrides))
 
     def motion(self, audio: AudioInput, **overrides: Any) -> MotionTrack:
         """The motion track for `audio` (or the one in `motion_file`), each level scaled by its weight."""
-        return motion_for(self.load_audio(audio, **overrides), self._config_for_call(overrides))
+        config = self._config_for_call(overrides)
+        return self.engine.motion_for(self.engine.load_audio(audio, config), config)[0]
 
     def frames(self, motion: MotionTrack) -> Iterator[np.ndarray]:
-        """(H, W, 3) uint8 RGB frames of the portrait moving as `motion` says (warp renderer)."""
-        if not isinstance(self.renderer, WarpRenderer):
-            raise TypeError("frames(motion) renders motion tracks, which only the warp renderer reads")
-        return self.renderer.frames(self.portrait, motion)
+        """(H, W, 3) uint8 RGB frames of the portrait moving as `motion` says (renderers that read motion)."""
+        renderer = self.subject.renderer
+        if not renderer.reads_motion:
+            raise TypeError(f"frames(motion) renders motion tracks, which the {renderer.name} renderer does not read")
+        silence = AudioClip(np.zeros(round(motion.frame_count / motion.fps * ANALYSIS_RATE), np.float32))
+        request = RenderRequest(clip=silence, fps=motion.fps, frame_count=motion.frame_count, motion=motion, options={})
+        return renderer.frames(self.subject.prepared, request, lambda done, total, unit: None)
 
-    def _rendered(self, clip: AudioClip, config: AnimateConfig, bar: tqdm) -> Iterator[np.ndarray]:
-        """The video's frames for `clip`, advancing `bar` (frames, or denoising steps for hallo)."""
-        fps, m, b = config.output.fps, config.motion, config.backend
-        if isinstance(self.renderer, WarpRenderer):
-            bar.reset(total=clip.frame_count(fps))
-            for frame in self.renderer.frames(self.portrait, motion_for(clip, config)):
-                bar.update()
-                yield frame
-            return
-        bar.reset(total=self.renderer.steps_total(clip, fps, b.steps))
-        bar.unit, bar.desc = "step", "denoising"
-        yield from self.renderer.frames(
-            self.portrait, clip, fps=fps, face_expand_ratio=config.face.face_expand_ratio,
-            square_output=config.output.size is not None, progress=lambda done, total: bar.update(done - bar.n),
-            steps=b.steps, cfg_scale=b.cfg_scale, seed=m.seed,
-            pose_weight=m.pose_weight, face_weight=m.expression_weight, lip_weight=m.lip_weight,
-        )
+    def animate(
+        self,
+        audio: AudioInput,
+        output: str | os.PathLike,
+        *,
+        progress: bool | Progress = True,
+        cancel: CancelToken | None = None,
+        **overrides: Any,
+    ) -> AnimateResult:
+        """Write the talking-head video of `audio` to `output` (MP4).
 
-    def animate(self, audio: AudioInput, output: str | os.PathLike, *, progress: bool = True, **overrides: Any) -> Path:
-        """Write the talking-head video of `audio` to `output` (MP4); returns its path."""
+        progress: True for a bar on standard error, False for none, or a callback
+        (done, total, unit). cancel: a CancelToken another thread may cancel.
+        """
         config = self._config_for_call(overrides)
-        inputs = [p for p in (self.image_path, _path_of(audio)) if p is not None]
-        path = check_output_path(output, inputs=inputs)
-        clip = self.load_audio(audio, **overrides)
-        out = config.output
-        width, height = self.portrait.size
-        log.info(
-            "%s renderer on %s: %dx%d, %d frames at %g fps (%.1f s of audio)",
-            self.renderer.name, self.renderer.device, width, height, clip.frame_count(out.fps), out.fps, clip.duration,
-        )
-        scorer = _sync_scorer(self.portrait.face) if out.score else None
-        with (
-            VideoWriter(path, size=(width, height), fps=out.fps, audio=clip, crf=out.crf, frames_dir=out.frames_dir) as video,
-            tqdm(unit="frame", desc="rendering", disable=not progress, leave=False) as bar,
-            scorer or contextlib.nullcontext(),
-        ):
-            for frame in self._rendered(clip, config, bar):
-                video.write(frame)
-                if scorer is not None:
-                    scorer.add(frame)
-        if scorer is not None:
-            log.info(scorer.score(clip, out.fps).summary(out.fps))
-        return path
+        bar = ProgressBar() if progress is True else None
+        callback = bar if bar is not None else (progress or None)
+        inputs = (self.image_path,) if self.image_path is not None else ()
+        try:
+            return self.engine.render(self.subject, audio, output, config, progress=callback, cancel=cancel, inputs=inputs)
+        finally:
+            if bar is not None:
+                bar.close()
 
 
-def _sync_scorer(face: Face):
-    """The cheap lip-sync scorer of talkinghead.eval, or None (with a hint) without the eval extra.
-
-    It starts from the face box we already know, in the box convention of dlib's detector
-    (brows to chin: a little lower at the top, a little higher at the bottom than ours); the
-    landmarks it judges the video by are still dlib's own.
-    """
-    try:
-        from .eval.landmarks import check_models
-        from .eval.sync import BackgroundScorer, SyncScorer
-
-        check_models()
-    except (ImportError, ModelError) as error:
-        log.info("no lip-sync score (%s)", error)
-        return None
-    x0, y0, x1, y1 = face.box
-    return BackgroundScorer(SyncScorer(face_box=np.array([x0, y0 + 0.08 * face.height, x1, y1 - 0.04 * face.height])))
-
-
-def _renderer(config: BackendConfig):
-    """The renderer `config` asks for; the hallo backend imports torch only when chosen."""
-    if config.backend == "hallo":
-        from .render.hallo.renderer import HalloRenderer
-
-        return HalloRenderer(config.weights, device=config.device, render_size=config.render_size)
-    return WarpRenderer()
-
-
-def animate(image: ImageInput, audio: AudioInput, output: str | os.PathLike, *, progress: bool = True, **options: Any) -> Path:
+def animate(
+    image: ImageInput,
+    audio: AudioInput,
+    output: str | os.PathLike,
+    *,
+    progress: bool | Progress = True,
+    cancel: CancelToken | None = None,
+    **options: Any,
+) -> AnimateResult:
     """One portrait photo + one speech recording -> a talking-head MP4 at `output`.
 
-        talkinghead.animate("photo.jpg", "speech.wav", "talking.mp4", pose_weight=0.5)
+        result = talkinghead.animate("photo.jpg", "speech.wav", "talking.mp4", pose_weight=0.5)
+        print(result.output, result.duration, result.score_note)
     """
     check_output_path(output, inputs=[p for p in (_path_of(image), _path_of(audio)) if p is not None])
-    return Animator(image, **options).animate(audio, output, progress=progress)
+    return Animator(image, **options).animate(audio, output, progress=progress, cancel=cancel)

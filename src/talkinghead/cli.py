@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import json
 import sys
-import time
 from pathlib import Path
 
 from . import __version__
@@ -46,6 +46,7 @@ def _animate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("image", type=Path, metavar="IMAGE", help="portrait photo: JPEG, PNG, WebP, BMP, TIFF, any size")
     p.add_argument("audio", type=Path, metavar="AUDIO", help="speech: wav, mp3, m4a, flac, ogg, or a video's audio track")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.mp4", help="the video to write")
+    p.add_argument("--json", action="store_true", help="print what was made (path, frames, stages, lip-sync score) as JSON on standard output")
     _add_config_options(p)
     p.set_defaults(run=_run_animate)
 
@@ -54,9 +55,12 @@ def _run_animate(args: argparse.Namespace) -> int:
     from .api import animate
 
     options = {f.name: getattr(args, f.name) for f in option_fields()}
-    started = time.perf_counter()
-    path = animate(args.image, args.audio, args.output, progress=not args.quiet, **options)
-    log.info("wrote %s in %.1f s", path, time.perf_counter() - started)
+    result = animate(args.image, args.audio, args.output, progress=not args.quiet, **options)
+    if result.score_note:
+        log.info(result.score_note)
+    log.info("wrote %s in %.1f s", result.output, result.stages["total"])
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
     return 0
 
 
@@ -80,16 +84,15 @@ def _motion_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_motion(args: argparse.Namespace) -> int:
-    from .audio.decode import load_audio
     from .config import AnimateConfig
-    from .motion.generate import motion_for
+    from .engine import Engine
     from .motion.track_io import save_motion
     from .video.writer import check_output_path
 
     config = AnimateConfig.from_options(**{name: getattr(args, name) for name in MOTION_OPTIONS})
     path = check_output_path(args.output, inputs=[args.audio])
-    clip = load_audio(args.audio, max_duration=config.output.max_duration)
-    track = motion_for(clip, config)
+    engine = Engine()
+    track, _ = engine.motion_for(engine.load_audio(args.audio, config), config)
     save_motion(track, path)
     log.info("wrote %s: %d frames at %g fps, phones %s", path, track.frame_count, track.fps, track.meta["phones"])
     return 0

@@ -14,7 +14,6 @@ from typing import Any
 
 from .errors import InputError
 
-BACKENDS = ("warp", "hallo")
 DEVICES = ("auto", "cuda", "mps", "cpu")
 from .motion.expression import EMOTIONS, GAZE_MODES
 
@@ -56,7 +55,7 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class BackendConfig:
-    backend: str = knob("warp", "renderer: warp (any CPU, nothing to download) or hallo (the Hallo diffusion model from --weights; a GPU is advised)", choices=BACKENDS)
+    backend: str = knob("warp", "renderer: warp (any CPU, nothing to download), hallo (the Hallo diffusion model from --weights; a GPU is advised), or another registered one", metavar="NAME")
     weights: Path | None = knob(None, "Hallo's released pretrained_models/ folder (for --backend hallo)", metavar="DIR")
     steps: int = knob(40, "denoising steps of --backend hallo", bounds=(1, 1000))
     cfg_scale: float = knob(3.5, "classifier-free guidance of --backend hallo (1 turns it off)", bounds=(1, 20))
@@ -87,6 +86,10 @@ class AnimateConfig:
                     raise InputError(f"{flag_of(f)} {value} is out of range: use a value from {bounds[0]:g} to {bounds[1]:g}")
                 if choices is not None and value not in choices:
                     raise InputError(f"{flag_of(f)} {value!r} is not one of {', '.join(choices)}")
+        from .render.base import renderer_names  # the registry: renderers can be added at run time
+
+        if self.backend.backend not in renderer_names():
+            raise InputError(f"--backend {self.backend.backend!r} is not a renderer: use one of {', '.join(renderer_names())}")
         if self.output.size is not None and self.output.size % 2:
             raise InputError(f"--size {self.output.size} must be even (H.264 needs even sizes)")
         if self.backend.backend == "hallo" and self.backend.weights is None:

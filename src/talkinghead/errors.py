@@ -7,7 +7,10 @@
     │   ├── FaceError                no usable face in the image (none, too small, bad index)
     │   ├── MotionError              a motion track file that cannot be used
     │   └── OutputError              output path missing, not writable, or equal to an input
-    └── ModelError                   model weights missing or incompatible (CLI exit code 2)
+    ├── ModelError                   model weights missing or incompatible (CLI exit code 2)
+    ├── MediaError                   ffmpeg could not write the video: disk full, killed (exit code 1)
+    │   └── MediaInputError          ffmpeg cannot read a file the user gave (also an InputError: exit code 2)
+    └── Cancelled                    the request was cancelled; nothing was written (exit code 130)
 
 Anything else escaping the pipeline is a bug (CLI exit code 1, with a traceback).
 """
@@ -47,3 +50,15 @@ class OutputError(InputError):
 
 class ModelError(TalkingHeadError):
     exit_code = 2
+
+
+class MediaError(TalkingHeadError):
+    pass
+
+
+class MediaInputError(MediaError, InputError):
+    exit_code = 2
+
+
+class Cancelled(TalkingHeadError):
+    exit_code = 130

@@ -17,7 +17,7 @@ from talkinghead.video.reader import read_frames
 
 @pytest.fixture(scope="session")
 def speech() -> AudioClip:
-    return load_audio(SPEECH)
+    return load_audio(SPEECH, max_duration=None)
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +29,7 @@ def animator() -> Animator:
 def rendered(tmp_path_factory, animator: Animator) -> Path:
     """The portrait speaking assets/speech.wav, 256 x 256, 10.7 s at 25 fps."""
     path = tmp_path_factory.mktemp("eval") / "talking.mp4"
-    return animator.animate(SPEECH, path, progress=False)
+    return animator.animate(SPEECH, path, progress=False).output
 
 
 @pytest.fixture(scope="session")

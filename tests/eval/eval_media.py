@@ -26,7 +26,7 @@ def other_person() -> Path:
 def write_video(path: Path, frames, audio: AudioClip | None, fps: float = FPS) -> Path:
     frames = iter(frames)
     first = next(frames)
-    with VideoWriter(path, size=(first.shape[1], first.shape[0]), fps=fps, audio=audio) as video:
+    with VideoWriter(path, size=(first.shape[1], first.shape[0]), fps=fps, audio=audio, crf=18) as video:
         video.write(first)
         for frame in frames:
             video.write(frame)

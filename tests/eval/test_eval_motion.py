@@ -12,7 +12,7 @@ from talkinghead.audio.activity import runs
 from talkinghead.eval.signals import windowed_correlation
 from talkinghead.eval.sync import frame_loudness, mouth_aperture
 from talkinghead.video.reader import read_frames
-from talkinghead.render.warp.renderer import WarpRenderer
+from talkinghead.api import Animator
 from talkinghead.types import EXPRESSION_CHANNELS, POSE_CHANNELS, MotionTrack
 
 BLINK_STARTS_S = (0.6, 1.9, 2.7, 4.1, 5.3)
@@ -29,7 +29,7 @@ def blink_curve(starts_s, frames: int) -> np.ndarray:
 
 def _landmarks(portrait, motion):
     tracker = FaceTracker()
-    return np.stack([tracker.update(frame).points for frame in WarpRenderer().frames(portrait, motion)])
+    return np.stack([tracker.update(frame).points for frame in Animator(portrait).frames(motion)])
 
 
 @pytest.fixture(scope="module")

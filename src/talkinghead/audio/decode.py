@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import resample_poly
 
-from ..errors import AudioError, TalkingHeadError
+from ..errors import AudioError, MediaInputError
 from ..types import ANALYSIS_RATE, AudioClip
 from ..video.ffmpeg import last_line, probe_media, run_ffmpeg
 
@@ -19,7 +19,7 @@ MAX_CHANNELS = 8
 def load_audio(
     source: str | os.PathLike | tuple[np.ndarray, int],
     *,
-    max_duration: float | None = 600.0,
+    max_duration: float | None,
 ) -> AudioClip:
     """Decode speech to mono float32 samples in [-1, 1] at ANALYSIS_RATE (16 kHz).
 
@@ -42,7 +42,7 @@ def _from_file(path: Path, *, max_duration: float | None) -> AudioClip:
         raise AudioError(f"{path.name} is empty (0 bytes): {FORMATS_HINT}")
     try:
         info = probe_media(path)
-    except TalkingHeadError:
+    except MediaInputError:
         raise AudioError(f"{path.name} is damaged or not an audio file ffmpeg can read: {FORMATS_HINT}") from None
     if not info.has_audio:
         held = "only video or an image" if info.has_video else "no audio stream"

@@ -204,12 +204,20 @@ class BackgroundScorer:
         self._thread = threading.Thread(target=self._work, name="talkinghead-sync-score", daemon=True)
 
     def __enter__(self) -> BackgroundScorer:
-        self._thread.start()
+        self.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._frames.put(None)
-        self._thread.join()
+        self.stop()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Let the thread fit what is queued, then end it."""
+        if self._thread.is_alive():
+            self._frames.put(None)
+            self._thread.join()
 
     def add(self, frame: np.ndarray) -> None:
         if self._error is None:
@@ -219,6 +227,11 @@ class BackgroundScorer:
         if self._error is not None:
             raise self._error
         return self.scorer.score(audio, fps)
+
+    def finish(self, audio: AudioClip, fps: float) -> SyncScore:
+        """Stop, then score every frame added."""
+        self.stop()
+        return self.score(audio, fps)
 
     def _work(self) -> None:
         while (frame := self._frames.get()) is not None:

@@ -11,8 +11,10 @@ import atexit
 import contextlib
 import logging
 import os
+import threading
 import time
 from functools import lru_cache
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -29,10 +31,16 @@ MESH_INPUT_SIZE = 384  # px: side of the square crop each face is analysed in
 CROP_SCALE = 2.0  # crop side / detector box side: the whole head with margin
 TILE = 480  # px: tile side for finding small faces in large photos
 
+# MediaPipe's graphs are shared by every caller and are not safe to run from two threads at once.
+_GRAPHS = threading.Lock()
+
 
 @contextlib.contextmanager
 def _native_stderr_silenced():
-    """MediaPipe's C++ core prints log lines to file descriptor 2 that mean nothing to users."""
+    """MediaPipe's C++ core prints log lines to file descriptor 2 that mean nothing to users.
+
+    Only while the graphs load and close: swapping a process's stderr while other threads
+    run would silence them too."""
     saved = os.dup(2)
     try:
         with open(os.devnull, "wb") as null:
@@ -43,8 +51,13 @@ def _native_stderr_silenced():
         os.close(saved)
 
 
-@lru_cache(maxsize=1)
 def _models():
+    with _GRAPHS:
+        return _loaded_models()
+
+
+@lru_cache(maxsize=1)
+def _loaded_models():
     # Before the import: MediaPipe's C++ logging reads this once, and may print from worker
     # threads after `_native_stderr_silenced` has restored stderr.
     os.environ.setdefault("GLOG_minloglevel", "2")
@@ -58,14 +71,20 @@ def _models():
         mesh = mp.solutions.face_mesh.FaceMesh(
             static_image_mode=True, max_num_faces=2, refine_landmarks=True, min_detection_confidence=0.3
         )
-        # The graphs start their inference threads on the first image, and those log a warning
-        # a moment later: start them here, on a blank image, and let the warning pass.
-        blank = np.zeros((64, 64, 3), np.uint8)
+        # The graphs start their inference threads on the first image, and the mesh warns on
+        # its first face: run them here, on a small face shipped for this, while stderr is
+        # silenced, and let the warnings pass.
+        warm_up = cv2.resize(_warm_up_face(), (MESH_INPUT_SIZE, MESH_INPUT_SIZE), interpolation=cv2.INTER_CUBIC)
         for solution in (*detectors, mesh):
-            solution.process(blank)
+            solution.process(warm_up)
         time.sleep(0.05)
     atexit.register(_close_quietly, (*detectors, mesh))  # closing a graph logs too
     return detectors, mesh
+
+
+def _warm_up_face() -> np.ndarray:
+    """(128, 128, 3) uint8 RGB: a crop of the bundled sample portrait (public domain, see assets/README.md)."""
+    return cv2.cvtColor(cv2.imread(str(Path(__file__).parent / "assets" / "warmup_face.png")), cv2.COLOR_BGR2RGB)
 
 
 def _close_quietly(solutions) -> None:
@@ -79,7 +98,7 @@ def _detect_in(image: np.ndarray) -> list[np.ndarray]:
     h, w = image.shape[:2]
     detectors, _ = _models()
     for detector in detectors:
-        with _native_stderr_silenced():
+        with _GRAPHS:
             result = detector.process(image)
         boxes = []
         for det in result.detections or ():
@@ -118,7 +137,7 @@ def _mesh_in_box(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
     corner = centre - side / 2
     to_crop = np.array([[scale, 0, -scale * corner[0]], [0, scale, -scale * corner[1]]], np.float64)
     crop = cv2.warpAffine(image, to_crop, (MESH_INPUT_SIZE, MESH_INPUT_SIZE), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    with _native_stderr_silenced():
+    with _GRAPHS:
         result = mesh.process(crop)
     if not result.multi_face_landmarks:
         return None

@@ -42,7 +42,7 @@ class Crop:
         return float(np.hypot(*self.to_crop[0, :2]))
 
 
-def face_crop(face: Face, image_size: tuple[int, int], *, size: int, face_expand_ratio: float = 1.2) -> Crop:
+def face_crop(face: Face, image_size: tuple[int, int], *, size: int, face_expand_ratio: float) -> Crop:
     """A square crop of `size` pixels around the face, kept inside the photo where it fits."""
     side = CROP_FRAMING * face_expand_ratio * max(face.width, face.height)
     centre = ((face.box[0] + face.box[2]) / 2, (face.box[1] + face.box[3]) / 2)

@@ -98,9 +98,9 @@ def expression_track(
     features: AudioFeatures,
     rng: np.random.Generator,
     *,
-    gaze: str = "camera",
-    emotion: str = "neutral",
-    intensity: float = 1.0,
+    gaze: str,
+    emotion: str,
+    intensity: float,
 ) -> np.ndarray:
     """(T, len(EXPRESSION_CHANNELS)) float32."""
     frames, fps = features.frame_count, features.fps

@@ -7,18 +7,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from ..audio.features import analyze_audio
-from ..config import AnimateConfig
-from ..types import AudioClip, AudioFeatures, MotionTrack
+from ..config import MotionConfig
+from ..types import AudioFeatures, MotionTrack
 from .expression import expression_track
 from .lip import lip_curves
 from .pose import pose_track
 from .signals import speaking
-from .track_io import fitted_track
 
 
 def lip_track(features: AudioFeatures) -> np.ndarray:
@@ -30,42 +26,16 @@ def lip_track(features: AudioFeatures) -> np.ndarray:
     return (curves * speaking(features.voice, features.fps)[:, None]).astype(np.float32)
 
 
-def generate_motion(
-    features: AudioFeatures,
-    *,
-    seed: int = 0,
-    gaze: str = "camera",
-    emotion: str = "neutral",
-    emotion_intensity: float = 1.0,
-) -> MotionTrack:
-    """A MotionTrack for the speech described by `features`; the same seed gives the same track."""
-    rng = np.random.default_rng(seed)
+def generate_motion(features: AudioFeatures, config: MotionConfig) -> MotionTrack:
+    """The unweighted MotionTrack for the speech described by `features`; the same seed gives
+    the same track. Weights are applied by `MotionTrack.weighted`."""
+    rng = np.random.default_rng(config.seed)
     expression_rng, pose_rng = (np.random.default_rng(s) for s in rng.integers(2**32, size=2))
+    emotion, intensity = config.emotion, config.emotion_intensity
     return MotionTrack(
         fps=features.fps,
         lip=lip_track(features),
-        expression=expression_track(features, expression_rng, gaze=gaze, emotion=emotion, intensity=emotion_intensity),
-        pose=pose_track(features, pose_rng, emotion=emotion, intensity=emotion_intensity),
-        meta={"seed": seed, "phones": features.phone_source, "gaze": gaze, "emotion": emotion, "emotion_intensity": emotion_intensity},
+        expression=expression_track(features, expression_rng, gaze=config.gaze, emotion=emotion, intensity=intensity),
+        pose=pose_track(features, pose_rng, emotion=emotion, intensity=intensity),
+        meta={"seed": config.seed, "phones": features.phone_source, "gaze": config.gaze, "emotion": emotion, "emotion_intensity": intensity},
     )
-
-
-def motion_for(clip: AudioClip, config: AnimateConfig) -> MotionTrack:
-    """The motion track to render (made from the speech, or read from --motion), weighted."""
-    m, fps = config.motion, config.output.fps
-    track = fitted_track(m.motion_file, clip.frame_count(fps), fps) if m.motion_file else _made_from_speech(clip, config)
-    return track.weighted(lip=m.lip_weight, expression=m.expression_weight, pose=m.pose_weight)
-
-
-def _made_from_speech(clip: AudioClip, config: AnimateConfig) -> MotionTrack:
-    """The unweighted motion track the speech in `clip` calls for."""
-    m = config.motion
-    features = analyze_audio(clip, config.output.fps, transcript=read_transcript(m.transcript))
-    return generate_motion(features, seed=m.seed, gaze=m.gaze, emotion=m.emotion, emotion_intensity=m.emotion_intensity)
-
-
-def read_transcript(value: str | None) -> str | None:
-    """--transcript takes the words themselves or a text file holding them."""
-    if value and len(value) < 4096 and Path(value).is_file():
-        return Path(value).read_text(encoding="utf-8", errors="replace")
-    return value

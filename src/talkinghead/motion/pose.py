@@ -31,7 +31,7 @@ def _soft_limit(x: np.ndarray, limit: float) -> np.ndarray:
     return (limit * np.tanh(x / limit)).astype(np.float32)
 
 
-def pose_track(features: AudioFeatures, rng: np.random.Generator, *, emotion: str = "neutral", intensity: float = 1.0) -> np.ndarray:
+def pose_track(features: AudioFeatures, rng: np.random.Generator, *, emotion: str, intensity: float) -> np.ndarray:
     """(T, len(POSE_CHANNELS)) float32."""
     frames, fps = features.frame_count, features.fps
     column = {name: i for i, name in enumerate(POSE_CHANNELS)}

@@ -34,6 +34,7 @@ from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from transformers import Wav2Vec2Config
 
+from ..config import OutputConfig
 from ..errors import InputError, ModelError
 from ..render.hallo import loading
 from ..render.hallo.audio_module import RegionMasks
@@ -330,7 +331,7 @@ class Trainer:
         path = Path(c.output_dir) / "validation" / f"step-{self.state.step:06d}.mp4"
         path.parent.mkdir(parents=True, exist_ok=True)
         frames = []
-        with VideoWriter(path, size=(c.data.size, c.data.size), fps=25, audio=clip) as video:
+        with VideoWriter(path, size=(c.data.size, c.data.size), fps=25, audio=clip, crf=OutputConfig().crf) as video:
             for frame in pipeline.frames(reference, landmarks, clip, steps=c.validation.steps, cfg_scale=c.validation.cfg_scale, seed=c.solver.seed):
                 video.write(frame)
                 frames.append(frame)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import imageio_ffmpeg
 
-from ..errors import TalkingHeadError
+from ..errors import MediaInputError
 
 
 def ffmpeg_exe() -> str:
@@ -63,12 +63,12 @@ _CHANNELS = {"mono": 1, "stereo": 2, "quad": 4}
 
 
 def probe_media(path: str | os.PathLike) -> MediaInfo:
-    """Describe a media file. Raises TalkingHeadError when ffmpeg cannot open it."""
+    """Describe a media file. Raises MediaInputError when ffmpeg cannot open it."""
     path = Path(path)
     # Without an output file ffmpeg prints the input's description and exits 1 by design.
     stderr = run_ffmpeg(["-i", str(path)]).stderr.decode("utf-8", "replace")
     if "Input #0" not in stderr:
-        raise TalkingHeadError(f"ffmpeg cannot read {path.name}: {last_line(stderr)}")
+        raise MediaInputError(f"ffmpeg cannot read {path.name}: {last_line(stderr)}")
     video = audio = None
     for kind, description in _STREAM.findall(stderr):
         if kind == "Video" and video is None and "(attached pic)" not in description:

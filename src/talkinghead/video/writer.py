@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from scipy.io import wavfile
 
-from ..errors import OutputError, TalkingHeadError
+from ..errors import MediaError, OutputError
 from ..types import AudioClip
 from .ffmpeg import ffmpeg_command, last_line
 
@@ -52,7 +52,7 @@ def _same_file(path: Path, other: str | os.PathLike) -> bool:
 class VideoWriter:
     """Stream (H, W, 3) uint8 RGB frames into an MP4: H.264 yuv420p, AAC audio, faststart.
 
-        with VideoWriter("out.mp4", size=(width, height), fps=25, audio=clip) as video:
+        with VideoWriter("out.mp4", size=(width, height), fps=25, audio=clip, crf=18) as video:
             for frame in frames:
                 video.write(frame)
 
@@ -65,9 +65,9 @@ class VideoWriter:
         path: str | os.PathLike,
         *,
         size: tuple[int, int],  # (width, height), pixels, both even
-        fps: float = 25,
+        fps: float,
         audio: AudioClip | None = None,
-        crf: int = 18,  # x264 quality: 0 lossless, 18 visually lossless, 23 x264's default
+        crf: int,  # x264 quality: 0 lossless, 18 visually lossless, 23 x264's default
         preset: str = "veryfast",  # x264 speed/size trade-off
         frames_dir: str | os.PathLike | None = None,  # also save each frame there: frame_000001.png, ...
     ) -> None:
@@ -157,7 +157,7 @@ class VideoWriter:
         self._stderr.seek(0)
         reason = last_line(self._stderr.read())
         self.abort()
-        raise TalkingHeadError(f"ffmpeg could not write {self.path.name}: {reason}") from None
+        raise MediaError(f"ffmpeg could not write {self.path.name}: {reason}") from None
 
     def _close_stdin(self) -> None:
         with contextlib.suppress(BrokenPipeError):  # ffmpeg has exited already; its exit code says how

@@ -1,62 +1,55 @@
-"""The hallo backend behind the same front end as the warp renderer: crop, paste-back, progress."""
+"""The hallo backend behind the renderer contract: the Hallo model on a square face crop.
+
+The engine crops the portrait around the face and pastes the frames back (CroppedRenderer);
+this renderer sees only the square crop the model animates.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import cv2
 import numpy as np
 
-from ...face.crop import Crop, PasteBack, crop_portrait, face_crop
-from ...types import AudioClip, Portrait
+from ...types import Portrait
+from ..base import Progress, RenderRequest, Work
 from .pipeline import CLIP_FRAMES, HalloPipeline
 
 
 class HalloRenderer:
-    """Renders a portrait speaking a clip with the Hallo model, at any photo size.
-
-    The model animates a square crop around the face (512 px for the released weights); the
-    crop is pasted back into the photo with a feathered edge, or, when the portrait is already
-    that square (`--size`), scaled to it.
-    """
+    """Renders a square face crop speaking a clip with the Hallo model (512 px for the released
+    weights). It makes its own motion from the audio: motion tracks and their options do not apply."""
 
     name = "hallo"
+    reads_motion = False
+    options = frozenset({"weights", "steps", "cfg_scale", "device", "render_size", "seed", "lip_weight", "expression_weight", "pose_weight"})
 
-    def __init__(self, weights: str | Path, *, device: str | None = None, render_size: int | None = None):
+    def __init__(self, weights: str | Path, *, device: str, render_size: int | None):
         self.pipeline = HalloPipeline.from_pretrained(weights, device=device)
-        self.size = render_size or self.pipeline.native_size
+        self.square_side = render_size or self.pipeline.native_size
+
+    @classmethod
+    def load(cls, options: dict[str, Any]) -> HalloRenderer:
+        return cls(options["weights"], device=options["device"], render_size=options["render_size"])
 
     @property
     def device(self) -> str:
         return f"{self.pipeline.device.type} ({str(self.pipeline.dtype).removeprefix('torch.')})"
 
-    def steps_total(self, clip: AudioClip, fps: float, steps: int) -> int:
-        """Denoising steps the clip takes: clips of CLIP_FRAMES frames × steps."""
-        return -(-clip.frame_count(fps) // CLIP_FRAMES) * steps
+    def prepare(self, portrait: Portrait) -> Portrait:
+        return portrait  # the reference conditions depend on the request (guidance): made per request
 
-    def frames(
-        self,
-        portrait: Portrait,
-        clip: AudioClip,
-        *,
-        fps: float,
-        face_expand_ratio: float,
-        square_output: bool,
-        progress: Callable[[int, int], None] | None = None,
-        **generation,
-    ) -> Iterator[np.ndarray]:
-        """(H, W, 3) uint8 RGB frames, one per video frame of `clip`.
+    def work(self, request: RenderRequest) -> Work:
+        """Denoising steps: clips of CLIP_FRAMES frames × steps."""
+        return Work(-(-request.frame_count // CLIP_FRAMES) * request.options["steps"], "step")
 
-        generation: steps, cfg_scale, seed, pose_weight, face_weight, lip_weight.
-        """
-        if square_output:  # the portrait is the crop already: render it whole, then rescale
-            side = portrait.size[0]
-            crop = Crop.whole(side, self.size)
-            place = lambda frame: cv2.resize(frame, (side, side), interpolation=cv2.INTER_AREA if self.size > side else cv2.INTER_CUBIC)  # noqa: E731
-        else:
-            crop = face_crop(portrait.face, portrait.size, size=self.size, face_expand_ratio=face_expand_ratio)
-            place = PasteBack(portrait.image, crop)
-        cropped = crop_portrait(portrait, crop)
-        for frame in self.pipeline.frames(cropped.image, cropped.face.landmarks, clip, fps=fps, progress=progress, **generation):
-            yield place(frame)
+    def frames(self, prepared: Portrait, request: RenderRequest, progress: Progress) -> Iterator[np.ndarray]:
+        """(S, S, 3) uint8 RGB frames, one per video frame of the request's clip."""
+        o = request.options
+        yield from self.pipeline.frames(
+            prepared.image, prepared.face.landmarks, request.clip, fps=request.fps,
+            progress=lambda done, total: progress(done, total, "step"),
+            steps=o["steps"], cfg_scale=o["cfg_scale"], seed=o["seed"],
+            pose_weight=o["pose_weight"], face_weight=o["expression_weight"], lip_weight=o["lip_weight"],
+        )

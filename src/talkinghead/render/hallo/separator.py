@@ -22,7 +22,7 @@ import onnxruntime as ort
 import torch
 from scipy.signal import resample_poly
 
-from ...errors import TalkingHeadError
+from ...errors import MediaError
 from ...types import ANALYSIS_RATE, AudioClip
 from ...video.ffmpeg import last_line, run_ffmpeg
 
@@ -130,5 +130,5 @@ def _to_16k_mono(pcm: np.ndarray) -> np.ndarray:
 def _ffmpeg(args: list[str], data: bytes = b"") -> bytes:
     done = run_ffmpeg(["-v", "error", *args], input=data)
     if done.returncode != 0:
-        raise TalkingHeadError(f"ffmpeg could not resample the separated vocals: {last_line(done.stderr)}")
+        raise MediaError(f"ffmpeg could not resample the separated vocals: {last_line(done.stderr)}")
     return done.stdout

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from ...face import landmarks as lm
-from ...types import EXPRESSION_CHANNELS, LIP_CHANNELS, MotionTrack, Portrait
+from ...types import EXPRESSION_CHANNELS, LIP_CHANNELS, Portrait
+from ..base import Progress, RenderRequest, Work
 from . import deform
 from .eyes import Eye, draw_eyes, eyes_of
 from .mouth import MouthLook, draw_mouth, mouth_look, opening_per_column
@@ -159,21 +159,26 @@ class WarpRenderer:
 
     name = "warp"
     device = "the CPU"
+    reads_motion = True
+    options: frozenset[str] = frozenset()
+    square_side = None
 
-    def frames(self, portrait: Portrait, motion: MotionTrack) -> Iterator[np.ndarray]:
-        """Yields (H, W, 3) uint8 RGB frames, one per motion frame."""
-        prepared = prepare(portrait)
+    @classmethod
+    def load(cls, options: dict) -> WarpRenderer:
+        return cls()  # nothing to load: NumPy and OpenCV only
+
+    def prepare(self, portrait: Portrait) -> PreparedPortrait:
+        return prepare(portrait)
+
+    def work(self, request: RenderRequest) -> Work:
+        return Work(request.frame_count, "frame")
+
+    def frames(self, prepared: PreparedPortrait, request: RenderRequest, progress: Progress) -> Iterator[np.ndarray]:
+        """Yields (H, W, 3) uint8 RGB frames, one per frame of request.motion."""
+        motion = request.motion
         x0, y0, x1, y1 = prepared.rig.region
-        # One thread for OpenCV and BLAS: the other core encodes the frames already rendered
-        # (ffmpeg runs beside us); on work this small their threads only contend with it, and
-        # BLAS threads spin between calls.
-        threads = cv2.getNumThreads()
-        cv2.setNumThreads(1)
-        try:
-            with threadpool_limits(limits=1, user_api="blas"):
-                for t in range(motion.frame_count):
-                    frame = prepared.photo.copy()
-                    frame[y0:y1, x0:x1] = render_region(prepared, motion.lip[t], motion.expression[t], motion.pose[t])
-                    yield frame
-        finally:
-            cv2.setNumThreads(threads)
+        for t in range(request.frame_count):
+            frame = prepared.photo.copy()
+            frame[y0:y1, x0:x1] = render_region(prepared, motion.lip[t], motion.expression[t], motion.pose[t])
+            progress(t + 1, request.frame_count, "frame")
+            yield frame

@@ -1,0 +1,346 @@
+"""The engine every front end drives: the CLI, the Python API, and servers to come.
+
+    engine = Engine()                                        # models load on first use, once
+    subject = engine.prepare(image, config)                  # once per portrait
+    result = engine.render(subject, audio, "out.mp4", config, progress=..., cancel=...)
+
+An Engine holds what is expensive to load (renderers and their models) and serves any number
+of portraits and requests, from any number of threads: two requests rendered at once give the
+same bytes as the same requests one after the other.
+
+    image ─► face ─► Portrait ─► renderer.prepare ─► Subject ──────────────┐
+    audio ─► AudioClip ─► analysis ─► AudioFeatures ─► motion ─► MotionTrack ─┴─► renderer.frames ─► VideoWriter (ffmpeg)
+                                                                                         └─► lip-sync scorer ─► AnimateResult
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from .audio.decode import load_audio
+from .audio.features import analyze_audio
+from .config import AnimateConfig, BackendConfig, FaceConfig, MotionConfig, OutputConfig, flag_of, option_fields
+from .errors import Cancelled, InputError, ModelError
+from .face.analysis import analyze_face
+from .face.crop import crop_portrait, face_crop
+from .image import even_size, limit_size, load_image
+from .motion.generate import generate_motion
+from .motion.track_io import fitted_track
+from .render.base import CroppedRenderer, Progress, Renderer, RenderRequest, renderer_class
+from .transcript import read_transcript
+from .types import AudioClip, Face, MotionTrack, Portrait
+from .video.writer import VideoWriter, check_output_path
+
+log = logging.getLogger("talkinghead")
+
+ImageInput = str | os.PathLike | np.ndarray
+AudioInput = str | os.PathLike | tuple[np.ndarray, int] | AudioClip
+
+_names = lambda group: frozenset(f.name for f in dataclasses.fields(group))  # noqa: E731
+ENGINE_OPTIONS = _names(FaceConfig) | _names(OutputConfig) | {"backend"}
+"""Options the engine applies whatever the renderer: framing, output, the choice of renderer."""
+MOTION_OPTIONS = _names(MotionConfig)
+"""Options of the motion made from speech: they apply to renderers that read motion tracks."""
+PORTRAIT_OPTIONS = _names(FaceConfig) | _names(BackendConfig) | {"size"}
+"""Options that change the prepared portrait itself: fixed once it is prepared."""
+
+
+class CancelToken:
+    """Cancels a request from any thread: the render stops within one frame (or one denoising
+    step) and leaves no file behind.
+
+        token = CancelToken()
+        threading.Timer(5, token.cancel).start()
+        engine.render(subject, audio, "out.mp4", config, cancel=token)   # raises Cancelled
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise Cancelled("cancelled; no output was written")
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A portrait prepared for one renderer: what every request on it starts from."""
+
+    portrait: Portrait  # as rendered: the photo, or the --size crop of it
+    renderer: Renderer
+    prepared: Any  # the renderer's own per-portrait data
+    config: AnimateConfig  # the options it was prepared with; PORTRAIT_OPTIONS are fixed by it
+    seconds: float  # time taken to load the image, find the face and prepare
+
+
+@dataclass(frozen=True)
+class AnimateResult:
+    """What one `animate` made, for the CLI to print and servers to return."""
+
+    output: Path
+    frames: int
+    fps: float
+    duration: float  # seconds of video
+    size: tuple[int, int]  # (width, height) pixels
+    renderer: str
+    device: str
+    motion: str  # where the motion came from: "aligned" / "recognized" phones, "track", or "model"
+    stages: dict[str, float]  # seconds per stage: portrait, audio, motion, render, encode, score, total
+    score: dict[str, float] | None = None  # lip sync: offset_frames, peak_correlation, confidence (see eval.sync.SyncScore)
+    score_note: str = ""  # the score in words, or why there is none
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values."""
+        out = dataclasses.asdict(self)
+        out["output"] = str(self.output)
+        out["size"] = list(self.size)
+        return out
+
+
+@lru_cache(maxsize=1)
+def configure_threads() -> None:
+    """One thread for OpenCV and BLAS, once per process, before the first render.
+
+    The renderer's work per frame is small: their threads would only contend with the encoder
+    (ffmpeg runs beside the renderer, on the other core) and with the lip-sync scorer, and BLAS
+    threads spin between calls. Set once here rather than around each render, because these
+    are process-wide settings and renders may run on several threads at once.
+    """
+    cv2.setNumThreads(1)
+    threadpool_limits(limits=1, user_api="blas")
+
+
+class Engine:
+    """Loads renderers once and renders any number of portraits and requests with them."""
+
+    def __init__(self) -> None:
+        configure_threads()
+        self._renderers: dict[tuple, Renderer] = {}
+        self._loading = threading.Lock()
+
+    # 1. Renderers: loaded once per backend and its loading options
+    def renderer(self, config: AnimateConfig) -> Renderer:
+        """The renderer `config.backend` asks for, loaded on first use; unhonoured options refused first."""
+        b = config.backend
+        refuse_unhonoured(renderer_class(b.backend), config)
+        key = (b.backend, b.weights, b.device, b.render_size)
+        with self._loading:  # one load per key, however many threads ask at once
+            if key not in self._renderers:
+                self._renderers[key] = renderer_class(b.backend).load(_flat(config))
+        return self._renderers[key]
+
+    # 2. Portraits
+    def prepare(self, image: ImageInput | Portrait, config: AnimateConfig) -> Subject:
+        """Find the face in `image`, frame it (--size), and prepare it for the configured renderer."""
+        started = time.perf_counter()
+        renderer = self.renderer(config)
+        portrait = image if isinstance(image, Portrait) else load_portrait(image, config)
+        if renderer.square_side is not None:
+            renderer = CroppedRenderer(renderer, face_expand_ratio=config.face.face_expand_ratio, square_output=config.output.size is not None)
+        prepared = renderer.prepare(portrait)
+        return Subject(portrait, renderer, prepared, config, time.perf_counter() - started)
+
+    # 3. Requests
+    def render(
+        self,
+        subject: Subject,
+        audio: AudioInput,
+        output: str | os.PathLike,
+        config: AnimateConfig | None = None,
+        *,
+        progress: Progress | None = None,
+        cancel: CancelToken | None = None,
+        inputs: tuple[str | os.PathLike, ...] = (),
+    ) -> AnimateResult:
+        """Write the talking-head video of `audio` to `output` (MP4). `config` may change any
+        option but those fixed when the subject was prepared; `inputs` are paths the output must
+        not overwrite."""
+        config = self.request_config(subject, config)
+        cancel = cancel or CancelToken()
+        stages: dict[str, float] = {"portrait": subject.seconds}
+        sources = [p for p in (*inputs, _path_of(audio)) if p is not None]
+        path = check_output_path(output, inputs=sources)
+        with _timed(stages, "audio"):
+            clip = self.load_audio(audio, config)
+        cancel.check()
+        fps = config.output.fps
+        with _timed(stages, "motion"):
+            motion, source = self.motion_for(clip, config) if subject.renderer.reads_motion else (None, "model")
+        request = RenderRequest(clip=clip, fps=fps, frame_count=clip.frame_count(fps), motion=motion, options=_flat(config))
+        width, height = subject.portrait.size
+        log.info(
+            "%s renderer on %s: %dx%d, %d frames at %g fps (%.1f s of audio)",
+            subject.renderer.name, subject.renderer.device, width, height, request.frame_count, fps, clip.duration,
+        )
+        score, note = self._write(subject, request, path, config.output, stages, _checked(progress, cancel))
+        stages["total"] = sum(stages.values())
+        return AnimateResult(
+            output=path, frames=request.frame_count, fps=fps, duration=request.frame_count / fps, size=(width, height),
+            renderer=subject.renderer.name, device=subject.renderer.device, motion=source, stages=stages,
+            score=score, score_note=note,
+        )
+
+    def request_config(self, subject: Subject, config: AnimateConfig | None) -> AnimateConfig:
+        """`config` (default: the subject's), refused where it changes what the subject fixed."""
+        if config is None:
+            return subject.config
+        changed = sorted(n for n in PORTRAIT_OPTIONS if _flat(config)[n] != _flat(subject.config)[n])
+        if changed:
+            raise TypeError(f"{', '.join(changed)} change the portrait itself: prepare it with them, not per request")
+        refuse_unhonoured(type(subject.renderer.inner if isinstance(subject.renderer, CroppedRenderer) else subject.renderer), config)
+        return config
+
+    def load_audio(self, audio: AudioInput, config: AnimateConfig) -> AudioClip:
+        return audio if isinstance(audio, AudioClip) else load_audio(audio, max_duration=config.output.max_duration)
+
+    def motion_for(self, clip: AudioClip, config: AnimateConfig) -> tuple[MotionTrack, str]:
+        """The weighted motion track to render, and where it came from: read from --motion, or
+        made from the speech (phones aligned to --transcript, or recognised)."""
+        m, fps = config.motion, config.output.fps
+        if m.motion_file is not None:
+            track, source = fitted_track(m.motion_file, clip.frame_count(fps), fps), "track"
+        else:
+            features = analyze_audio(clip, fps, transcript=read_transcript(m.transcript))
+            track, source = generate_motion(features, m), features.phone_source
+        return track.weighted(lip=m.lip_weight, expression=m.expression_weight, pose=m.pose_weight), source
+
+    def _write(self, subject: Subject, request: RenderRequest, path: Path, out: OutputConfig, stages: dict[str, float], progress: Progress):
+        """Render and encode side by side (ffmpeg in its own process), scoring on a thread beside.
+
+        Returns the lip-sync score's values (or None) and the score in words (or why there is none).
+        """
+        scorer, note = _sync_scorer(subject.portrait.face) if out.score else (None, "not scored (--no-score)")
+        clock = _Clock(stages)
+        video = VideoWriter(path, size=subject.portrait.size, fps=request.fps, audio=request.clip, crf=out.crf, frames_dir=out.frames_dir)
+        try:
+            if scorer is not None:
+                scorer.start()
+            for frame in clock.iterate("render", subject.renderer.frames(subject.prepared, request, progress)):
+                with clock.stage("encode"):
+                    video.write(frame)
+                if scorer is not None:
+                    with clock.stage("score"):
+                        scorer.add(frame)
+            with clock.stage("score"):
+                result = scorer.finish(request.clip, request.fps) if scorer is not None else None
+            with clock.stage("encode"):
+                video.close()
+        except BaseException:
+            video.abort()
+            if scorer is not None:
+                scorer.stop()
+            raise
+        if result is None:
+            return None, note
+        return dataclasses.asdict(result), result.summary(request.fps)
+
+
+class _Clock:
+    """Adds the seconds spent in each stage to `stages`."""
+
+    def __init__(self, stages: dict[str, float]):
+        self.stages = stages
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages[name] = self.stages.get(name, 0.0) + time.perf_counter() - started
+
+    def iterate(self, name: str, items: Iterator) -> Iterator:
+        """The items of `items`, the time spent making each counted to `name`."""
+        items = iter(items)
+        while True:
+            with self.stage(name):
+                item = next(items, _END)
+            if item is _END:
+                return
+            yield item
+
+
+_END = object()
+
+
+def _timed(stages: dict[str, float], name: str):
+    return _Clock(stages).stage(name)
+
+
+def _checked(progress: Progress | None, cancel: CancelToken) -> Progress:
+    """The caller's progress callback, with a cancellation check at every frame or step."""
+
+    def report(done: int, total: int, unit: str) -> None:
+        cancel.check()
+        if progress is not None:
+            progress(done, total, unit)
+
+    return report
+
+
+def _sync_scorer(face: Face):
+    """(the cheap lip-sync scorer of talkinghead.eval, ""), or (None, why not) without the eval extra.
+
+    It starts from the face box we already know, in the box convention of dlib's detector
+    (brows to chin: a little lower at the top, a little higher at the bottom than ours); the
+    landmarks it judges the video by are still dlib's own.
+    """
+    try:
+        from .eval.landmarks import check_models
+        from .eval.sync import BackgroundScorer, SyncScorer
+
+        check_models()
+    except (ImportError, ModelError) as error:
+        return None, f"no lip-sync score ({error})"
+    x0, y0, x1, y1 = face.box
+    return BackgroundScorer(SyncScorer(face_box=np.array([x0, y0 + 0.08 * face.height, x1, y1 - 0.04 * face.height]))), ""
+
+
+def load_portrait(image: ImageInput, config: AnimateConfig) -> Portrait:
+    """The photo (scaled to --max-side, even-sized), its face found, framed to --size when asked."""
+    face, out = config.face, config.output
+    photo = even_size(limit_size(load_image(image), face.max_side))
+    portrait = analyze_face(photo, face_index=face.face_index)
+    if out.size is not None:
+        crop = face_crop(portrait.face, portrait.size, size=out.size, face_expand_ratio=face.face_expand_ratio)
+        portrait = crop_portrait(portrait, crop)
+    return portrait
+
+
+def refuse_unhonoured(renderer: type[Renderer], config: AnimateConfig) -> None:
+    """InputError naming the first option set away from its default that `renderer` ignores."""
+    honoured = ENGINE_OPTIONS | renderer.options | (MOTION_OPTIONS if renderer.reads_motion else frozenset())
+    values = _flat(config)
+    for f in option_fields():
+        if f.name not in honoured and values[f.name] != f.default:
+            raise InputError(f"{flag_of(f)} is not used by the {renderer.name} renderer: remove it, or use a --backend that honours it")
+
+
+def _flat(config: AnimateConfig) -> dict[str, Any]:
+    return {f.name: getattr(getattr(config, g.name), f.name) for g in dataclasses.fields(config) for f in dataclasses.fields(getattr(config, g.name))}
+
+
+def _path_of(source: Any) -> Path | None:
+    return Path(source) if isinstance(source, (str, os.PathLike)) else None
