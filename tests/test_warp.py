@@ -161,3 +161,24 @@ def test_lips_move_only_the_lower_face(still, photo, portrait):
     eyes_y = int(portrait.face.landmarks[list(lm.RIGHT_EYE_LOWER + lm.LEFT_EYE_LOWER), 1].max())
     assert not changed[: eyes_y + 3].any()
     assert changed.sum() > 200
+
+
+def test_a_mesh_moved_by_an_affine_map_gives_exactly_that_backward_field():
+    from talkinghead.render.warp.raster import backward_field
+
+    rng = np.random.default_rng(0)
+    # A jittered grid mesh over 0..60 px, two triangles per cell.
+    ys, xs = np.mgrid[0:7, 0:7]
+    source = np.stack([xs.ravel() * 10.0, ys.ravel() * 10.0], 1) + rng.uniform(-2, 2, (49, 2)) * (0 < xs.ravel()[:, None] % 6)
+    cells = [(r * 7 + c, r * 7 + c + 1, r * 7 + c + 8, r * 7 + c + 7) for r in range(6) for c in range(6)]
+    triangles = np.array([t for a, b, c, d in cells for t in ((a, b, c), (a, c, d))])
+    affine = np.array([[1.1, 0.15, 3.0], [-0.1, 0.95, 5.0]])  # target = A · source + b
+    target = source @ affine[:, :2].T + affine[:, 2]
+    step = 2
+    field = backward_field(target, source, triangles, (40, 40), step, outside=np.nan)
+    gy, gx = np.mgrid[0:40, 0:40]
+    pixels = np.dstack([(gx + 0.5) * step - 0.5, (gy + 0.5) * step - 0.5])
+    expected = (pixels - affine[:, 2]) @ np.linalg.inv(affine[:, :2]).T - pixels  # source − target
+    covered = ~np.isnan(field[..., 0])
+    assert covered.sum() > 600  # the moved mesh covers most of the grid
+    np.testing.assert_allclose(field[covered], expected[covered], atol=1e-3)

@@ -143,8 +143,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StandardError(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a line is logged (it may be replaced after set-up)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def _setup_logging(quiet: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StandardError()
     handler.setFormatter(logging.Formatter("talkinghead: %(message)s"))
     log.handlers[:] = [handler]
     log.setLevel(logging.ERROR if quiet else logging.INFO)

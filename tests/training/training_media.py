@@ -25,7 +25,7 @@ def talking_clip(path: Path, seconds: float, seed: int = 0, size: int = 128) -> 
     """The portrait speaking `seconds` of synthetic speech, a size × size MP4 with sound."""
     from talkinghead.api import animate
 
-    return animate(PORTRAIT, (speech_like(seconds, seed), RATE), path, progress=False, size=size, seed=seed)
+    return animate(PORTRAIT, (speech_like(seconds, seed), RATE), path, progress=False, size=size, seed=seed).output
 
 
 def plain_colour_clip(path: Path, seconds: float = 1.5) -> Path:
