@@ -1,15 +1,21 @@
-"""End-to-end speed of `talkinghead animate` with the warp renderer, and time per stage.
+"""End-to-end speed of `talkinghead animate` (warp renderer) against the bare encoder, and the stages.
 
-    python benchmarks/speed.py            # 30 s of speech at 512x512 and on a 1080x1350 portrait
+    python benchmarks/speed.py                 # 30 s of speech: the 512² sample and a 1080×1350 portrait
+    python benchmarks/speed.py --memory        # also peak memory for 30 s and for 10 min of speech
 
-Prints the real-time factor (audio seconds / wall seconds; > 1 is faster than real time) of the
-whole run (audio analysis, motion, rendering, encoding), with and without the lip-sync score
-that ends every run, the speed of the speech analysis + motion alone, and where the time goes.
+The encoder ratio is the wall time of a whole `animate` run (face analysis, audio analysis,
+motion, rendering, encoding, the lip-sync score) divided by the time ffmpeg alone takes to
+transcode the frames it produced with one thread (`-c:v libx264 -preset veryfast -crf 18
+-threads 1`), both measured in the same run: 1.0 would mean the encoder is the only cost.
+Times are the best of `--runs`, the least disturbed by other work on the machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,14 +23,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from talkinghead.api import Animator
 from talkinghead.audio.decode import load_audio
-from talkinghead.audio.features import analyze_audio
+from talkinghead.config import AnimateConfig
+from talkinghead.engine import Engine
 from talkinghead.image import load_image
-from talkinghead.motion.generate import generate_motion
-from talkinghead.render.warp.renderer import WarpRenderer, prepare
 from talkinghead.types import AudioClip
-from talkinghead.video.writer import VideoWriter
+from talkinghead.video.ffmpeg import ffmpeg_command
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,71 +47,85 @@ def tall_portrait() -> np.ndarray:
     return cv2.copyMakeBorder(photo, 0, 270, 0, 0, cv2.BORDER_REPLICATE)
 
 
-def timed(fn, *args, **kwargs):
-    start = time.perf_counter()
-    result = fn(*args, **kwargs)
-    return result, time.perf_counter() - start
+def transcode_seconds(video: Path, folder: Path) -> float:
+    """Wall time of ffmpeg alone re-encoding `video`'s frames with one thread (decode included)."""
+    out = folder / "transcode.mp4"
+    args = ["-y", "-loglevel", "error", "-threads", "1", "-i", str(video), "-an",
+            "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-threads", "1", str(out)]
+    started = time.perf_counter()
+    subprocess.run(ffmpeg_command(args), check=True)
+    return time.perf_counter() - started
 
 
-def best_of(runs: int, fn) -> float:
-    """The shortest wall time of `runs` calls: the least disturbed by other work on the machine."""
-    return min(timed(fn)[1] for _ in range(runs))
+def animate_once(image, clip: AudioClip, out: Path, **options) -> dict:
+    """One whole run on a fresh engine (models loaded as a new process would), its stages."""
+    config = AnimateConfig.from_options(**options)
+    started = time.perf_counter()
+    engine = Engine()
+    result = engine.render(engine.prepare(image, config), clip, out, config)
+    return {"wall": time.perf_counter() - started, **result.stages}
 
 
-def measure(name: str, image, clip: AudioClip, fps: float = 25.0) -> dict:
-    animator, t_face = timed(Animator, image)
-    features, t_audio = timed(analyze_audio, clip, fps)
-    motion, t_motion = timed(generate_motion, features)
-    prepared, t_prepare = timed(prepare, animator.portrait)
-    x0, y0, x1, y1 = prepared.rig.region
-    renderer = WarpRenderer()
-    # Rendering alone, as `animate` renders (its thread settings), frames discarded.
-    start = time.perf_counter()
-    for _ in renderer.frames(animator.portrait, motion):
-        pass
-    t_render = time.perf_counter() - start
-    # Rendering and encoding, ffmpeg encoding beside the renderer, no audio analysis.
+def measure(name: str, image, clip: AudioClip, runs: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        with VideoWriter(Path(tmp) / "enc.mp4", size=animator.portrait.size, fps=fps, audio=clip) as video:
-            for frame in renderer.frames(animator.portrait, motion):
-                video.write(frame)
-        t_encode = time.perf_counter() - start
-        # The real thing, end to end (audio decoding is already done: the clip is in memory).
         out = Path(tmp) / "out.mp4"
-        t_total = best_of(3, lambda: Animator(image).animate(clip, out, progress=False))
-        t_no_score = best_of(3, lambda: Animator(image).animate(clip, out, progress=False, score=False))
-    w, h = animator.portrait.size
+        scored = min((animate_once(image, clip, out) for _ in range(runs)), key=lambda r: r["wall"])
+        bare = min(animate_once(image, clip, out, score=False)["wall"] for _ in range(runs))
+        transcode = min(transcode_seconds(out, Path(tmp)) for _ in range(runs))
+    size = image.shape[1::-1] if isinstance(image, np.ndarray) else load_image(image).shape[1::-1]
+    frames = round(clip.duration * 25)
     return {
-        "case": f"{name} ({w}x{h}, region {x1 - x0}x{y1 - y0})",
+        "case": f"{name} ({size[0]}x{size[1]})",
         "audio s": clip.duration,
-        "face analysis s": t_face,
-        "audio analysis s (phones, prosody, voice)": t_audio,
-        "motion s": t_motion,
-        "speech analysis + motion, x real time": clip.duration / (t_audio + t_motion),
-        "rig s": t_prepare,
-        "render ms/frame": 1000 * t_render / motion.frame_count,
-        "render + encode ms/frame": 1000 * t_encode / motion.frame_count,
-        "end-to-end s": t_total,
-        "end-to-end, x real time": clip.duration / t_total,
-        "end-to-end without score s": t_no_score,
-        "end-to-end without score, x real time": clip.duration / t_no_score,
+        "transcode alone, 1 thread s": transcode,
+        "animate s": scored["wall"],
+        "encoder ratio (animate / transcode)": scored["wall"] / transcode,
+        "animate --no-score s": bare,
+        "encoder ratio --no-score": bare / transcode,
+        "score share of wall time": (scored["wall"] - bare) / scored["wall"],
+        "x real time": clip.duration / scored["wall"],
+        "stage: portrait s": scored["portrait"],
+        "stage: audio s": scored["audio"],
+        "stage: motion (analysis + generation) s": scored["motion"],
+        "stage: render ms/frame": 1000 * scored["render"] / frames,
+        "stage: encode (waiting on ffmpeg) ms/frame": 1000 * scored["encode"] / frames,
+        "stage: score (waiting on the scorer) s": scored.get("score", 0.0),
     }
+
+
+def peak_memory(seconds: float) -> float:
+    """Peak resident memory (MiB) of a fresh process animating `seconds` of speech at 512²."""
+    code = (
+        "import sys, tempfile, resource; sys.path.insert(0, %r); from speed import speech_clip; import talkinghead;"
+        "d = tempfile.mkdtemp(); talkinghead.animate(%r, speech_clip(%r), d + '/m.mp4', progress=False, max_duration=%r);"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    ) % (str(Path(__file__).parent), str(ROOT / "assets" / "portrait.png"), seconds, seconds + 1)
+    done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return int(done.stdout.split()[-1]) / 1024
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the speech (default 30)")
+    parser.add_argument("--runs", type=int, default=2, help="runs per measure; the best is kept (default 2)")
+    parser.add_argument("--memory", action="store_true", help="also peak memory for 30 s and 10 min of speech")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args()
     clip = speech_clip(args.seconds)
     rows = [
-        measure("512x512 sample", ROOT / "assets" / "portrait.png", clip),
-        measure("1080x1350 portrait", tall_portrait(), clip),
+        measure("512x512 sample", ROOT / "assets" / "portrait.png", clip, args.runs),
+        measure("1080x1350 portrait", tall_portrait(), clip, args.runs),
     ]
-    keys = list(rows[0])
+    if args.memory:
+        for row, seconds in zip(rows, (30.0, 600.0)):
+            row[f"peak RSS, 512² and {seconds:g} s of speech, MiB"] = peak_memory(seconds)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    keys = list(dict.fromkeys(k for r in rows for k in r))
     width = max(len(k) for k in keys)
     for key in keys:
-        cells = [f"{r[key]:.2f}" if isinstance(r[key], float) else str(r[key]) for r in rows]
+        cells = [f"{r[key]:.2f}" if isinstance(r.get(key), float) else str(r.get(key, "")) for r in rows]
         print(f"{key:<{width}}  " + "  |  ".join(cells))
 
 

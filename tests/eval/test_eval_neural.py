@@ -9,8 +9,9 @@ from eval_media import FPS
 from tiny_models import tiny_arcface, tiny_i3d, tiny_syncnet
 
 from talkinghead.errors import ModelError
-from talkinghead.eval.landmarks import similarity
-from talkinghead.eval.neural.csim import TEMPLATE, ArcFace, aligned_face, csim, five_points
+from talkinghead.face.geometry import similarity
+from talkinghead.eval.neural.csim import ArcFace, aligned_face, csim, five_points
+from talkinghead.face.geometry import ARCFACE_TEMPLATE as TEMPLATE
 from talkinghead.eval.neural.fvd import fvd
 from talkinghead.eval.neural.syncnet import crop_face, load_syncnet, mfcc, offset_and_confidence, syncnet_scores
 from talkinghead.video.reader import read_frames

@@ -11,7 +11,8 @@ from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 import hallo_onnx
 from hallo_builders import WAV2VEC_TINY, portrait
 from talkinghead.render.hallo.audio_encoder import Wav2Vec2FrameEncoder, frame_windows
-from talkinghead.render.hallo.face_embedding import ARCFACE_TEMPLATE, FaceEmbedder, arcface_normalisation
+from talkinghead.face.geometry import ARCFACE_TEMPLATE
+from talkinghead.render.hallo.face_embedding import FaceEmbedder, arcface_normalisation
 from talkinghead.render.hallo.masks import FACE_OVAL, LIPS_OUTER, hallo_masks, level_sides
 
 # ------------------------------------------------------------------------------------- masks

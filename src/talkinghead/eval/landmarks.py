@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from ..errors import ModelError
+from ..face.geometry import box_iou
 
 POINT_COUNT = 68
 NOSE = tuple(range(27, 36))  # bridge 27-30 (30 = tip), nostrils 31-35 (33 = below the tip)
@@ -148,24 +149,6 @@ def face_in_image(rgb: np.ndarray) -> Landmarks | None:
     return landmarks_in_box(rgb, boxes[0]) if boxes else None
 
 
-def similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """(2, 3) float64 matrix of the rotation, uniform scale and shift that maps the (N, 2) `source`
-    points onto `target` with the least squared error (every point weighs the same)."""
-    # As complex numbers a 2D similarity is one multiplication and one addition: z -> a z + b.
-    zs = source.astype(np.float64) @ np.array([1, 1j])
-    zt = target.astype(np.float64) @ np.array([1, 1j])
-    ms, mt = zs.mean(), zt.mean()
-    a = np.vdot(zs - ms, zt - mt) / max(np.vdot(zs - ms, zs - ms).real, 1e-12)
-    b = mt - a * ms
-    return np.array([[a.real, -a.imag, b.real], [a.imag, a.real, b.imag]])
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    inter = np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None).prod()
-    union = (a[2:] - a[:2]).prod() + (b[2:] - b[:2]).prod() - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
 class FaceTracker:
     """68 landmarks per video frame: one detection, then the face box follows the face.
 
@@ -208,10 +191,10 @@ class FaceTracker:
         if not boxes:
             return  # keep following: HOG misses turned faces that the fit still holds
         if self._box is not None:
-            best = max(boxes, key=lambda b: _iou(b, self._box))
-            if _iou(best, self._box) >= SAME_FACE:
+            best = max(boxes, key=lambda b: float(box_iou(b, self._box)))
+            if box_iou(best, self._box) >= SAME_FACE:
                 return  # the box is where the face is: moving it would only shake the fit
-            if _iou(best, self._box) > 0:
+            if box_iou(best, self._box) > 0:
                 boxes = [best]  # the same person, drifted: stay with them rather than the largest face
         self._box, self._anchor = boxes[0], None
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .landmarks import EYE_OUTER_CORNERS, RIGID, similarity
+from ..face.geometry import similarity
+from .landmarks import EYE_OUTER_CORNERS, RIGID
 from .landmarks import grey as to_grey
 
 FLICKER_WIDTH = 160  # px: frames are compared at this width (flicker is a large-area effect)

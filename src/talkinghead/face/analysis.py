@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import FaceError
 from ..types import Face, Portrait
+from .geometry import box_iou
 from .landmarks import MESH_POINTS, face_axes
 
 log = logging.getLogger("talkinghead")
@@ -169,14 +170,6 @@ def face_from_landmarks(landmarks: np.ndarray) -> Face:
     return Face(landmarks=landmarks, box=(int(x0), int(y0), int(x1), int(y1)), yaw=yaw, pitch=pitch, roll=roll)
 
 
-def _same_face(a: Face, b: Face) -> bool:
-    ax0, ay0, ax1, ay1 = a.box
-    bx0, by0, bx1, by1 = b.box
-    inter = max(0, min(ax1, bx1) - max(ax0, bx0)) * max(0, min(ay1, by1) - max(ay0, by0))
-    union = a.width * a.height + b.width * b.height - inter
-    return inter > 0.5 * union
-
-
 def detect_faces(image: np.ndarray) -> list[Face]:
     """Every face in an RGB uint8 photo, ordered left to right."""
     faces: list[Face] = []
@@ -185,7 +178,7 @@ def detect_faces(image: np.ndarray) -> list[Face]:
         if landmarks is None:
             continue
         face = face_from_landmarks(landmarks)
-        if not any(_same_face(face, other) for other in faces):
+        if not any(box_iou(face.box, other.box) > 0.5 for other in faces):  # the same face found twice
             faces.append(face)
     return sorted(faces, key=lambda f: f.box[0] + f.box[2])
 

@@ -16,15 +16,13 @@ import cv2
 import numpy as np
 
 from ...errors import ModelError
-from ..landmarks import LEFT_EYE, MOUTH_CORNERS, RIGHT_EYE, similarity
+from ...face.geometry import ARCFACE_SIZE, ARCFACE_TEMPLATE, similarity
+from ..landmarks import LEFT_EYE, MOUTH_CORNERS, RIGHT_EYE
 from . import model_file
 
-SIZE = 112
+SIZE = ARCFACE_SIZE
 # ArcFace's alignment template, pixels of the 112 x 112 crop: image-left eye, image-right eye,
 # nose tip, image-left and image-right mouth corners.
-TEMPLATE = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]], np.float32
-)
 NOSE_TIP = 30
 HINT = "give the path of an ArcFace network in ONNX format (e.g. InsightFace's w600k_r50.onnx)"
 
@@ -68,7 +66,7 @@ def five_points(points: np.ndarray) -> np.ndarray:
 
 def aligned_face(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
     """(112, 112, 3) uint8 RGB face, aligned onto ArcFace's template (least squares, as InsightFace)."""
-    return cv2.warpAffine(rgb, similarity(five_points(points), TEMPLATE), (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderValue=0)
+    return cv2.warpAffine(rgb, similarity(five_points(points), ARCFACE_TEMPLATE), (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderValue=0)
 
 
 def csim(embeddings: np.ndarray, reference: np.ndarray) -> CsimResult | None:

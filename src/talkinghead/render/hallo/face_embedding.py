@@ -16,14 +16,12 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from ...face.geometry import ARCFACE_SIZE, ARCFACE_TEMPLATE, box_iou, similarity
+
 DETECTION_SIZE = (640, 640)  # `det_size` Hallo passes to FaceAnalysis.prepare
 DETECTION_THRESHOLD = 0.5
 NMS_THRESHOLD = 0.4
 EMBEDDING_SIZE = 512
-# ArcFace's canonical positions of eyes, nose tip and mouth corners in a 112×112 crop.
-ARCFACE_TEMPLATE = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
-)
 # SCRFD output layouts by number of outputs: (strides, anchors per position, has keypoints).
 SCRFD_LAYOUTS = {
     6: ((8, 16, 32), 2, False),
@@ -97,7 +95,7 @@ class FaceEmbedder:
     def embed(self, image: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
         """ArcFace embedding of the face whose 5 keypoints (5, 2) are given → (512,) float32."""
         side = self.recognizer.get_inputs()[0].shape[2]
-        matrix = _similarity(keypoints.astype(np.float64), ARCFACE_TEMPLATE * (side / 112.0))
+        matrix = similarity(keypoints, ARCFACE_TEMPLATE * (side / ARCFACE_SIZE))
         crop = cv2.warpAffine(image, matrix, (side, side), borderValue=0.0)
         blob = ((crop.astype(np.float32) - np.float32(self.mean)) * np.float32(1.0 / self.std)).transpose(2, 0, 1)[None]
         embedding = self.recognizer.run(None, {self.recognizer.get_inputs()[0].name: blob})[0]
@@ -124,35 +122,14 @@ def _anchor_centres(rows: int, cols: int, stride: int, anchors: int) -> np.ndarr
 
 def _nms(detections: np.ndarray, threshold: float) -> list[int]:
     """Greedy non-maximum suppression, with insightface's +1 pixel area convention."""
-    x0, y0, x1, y1 = detections[:, 0], detections[:, 1], detections[:, 2], detections[:, 3]
-    areas = (x1 - x0 + 1) * (y1 - y0 + 1)
     order = detections[:, 4].argsort()[::-1]
     keep = []
     while order.size > 0:
         i, rest = order[0], order[1:]
         keep.append(int(i))
-        w = np.maximum(0.0, np.minimum(x1[i], x1[rest]) - np.maximum(x0[i], x0[rest]) + 1)
-        h = np.maximum(0.0, np.minimum(y1[i], y1[rest]) - np.maximum(y0[i], y0[rest]) + 1)
-        overlap = w * h / (areas[i] + areas[rest] - w * h)
+        overlap = box_iou(detections[i, :4], detections[rest, :4], inclusive=True)
         order = rest[overlap <= threshold]
     return keep
-
-
-def _similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """(2, 3) least-squares similarity transform source → target (Umeyama, as scikit-image)."""
-    source_mean, target_mean = source.mean(0), target.mean(0)
-    src, dst = source - source_mean, target - target_mean
-    covariance = dst.T @ src / len(source)
-    u, singular, vt = np.linalg.svd(covariance)
-    d = np.ones(2)
-    if np.linalg.det(covariance) < 0:
-        d[1] = -1
-    rotation = u @ np.diag(d) @ vt
-    scale = (singular @ d) / src.var(axis=0).sum()
-    matrix = np.zeros((2, 3))
-    matrix[:, :2] = scale * rotation
-    matrix[:, 2] = target_mean - scale * rotation @ source_mean
-    return matrix
 
 
 def arcface_normalisation(path: str | Path) -> tuple[float, float]:
