@@ -26,7 +26,7 @@ def speech(seconds: float) -> AudioClip:
 
 
 def generate(pipe: HalloPipeline, audio: AudioClip, **options) -> list[np.ndarray]:
-    return list(pipe.frames(portrait(SIZE), face_landmarks(SIZE), audio, steps=STEPS, **options))
+    return list(pipe.frames(portrait(SIZE), face_landmarks(SIZE), audio, face_expand_ratio=1.2, steps=STEPS, **options))
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_each_clip_is_the_pipeline_clip_generator(pipeline):
     """frames() is `generate_clip` on the portrait conditions, the audio features and the seeded noise."""
     audio = speech(0.5)
     frames = generate(pipeline, audio, seed=3, cfg_scale=3.5)
-    portrait_conditions = pipeline.encode_portrait(portrait(SIZE), face_landmarks(SIZE), guidance=True)
+    portrait_conditions = pipeline.encode_portrait(portrait(SIZE), face_landmarks(SIZE), guidance=True, face_expand_ratio=1.2)
     features = pipeline.encode_speech(audio, 25.0)
     noise = torch.randn((1, 4, CLIP_FRAMES, SIZE // 8, SIZE // 8), generator=torch.Generator().manual_seed(3))
     video = pipeline.generate_clip(portrait_conditions, frame_windows(features, 0, CLIP_FRAMES), None, noise, steps=STEPS, cfg_scale=3.5)
@@ -94,7 +94,7 @@ def test_without_the_separator_the_speech_goes_to_wav2vec2_directly(pipeline):
 def test_memory_is_checked_before_any_heavy_work(pipeline, monkeypatch):
     monkeypatch.setattr(loading, "free_memory", lambda device: 1024)
     with pytest.raises(ModelError, match=f"{SIZE}×{SIZE} frames"):
-        next(pipeline.frames(portrait(SIZE), face_landmarks(SIZE), speech(0.3)))
+        next(pipeline.frames(portrait(SIZE), face_landmarks(SIZE), speech(0.3), face_expand_ratio=1.2))
 
 
 @pytest.mark.parametrize(
@@ -107,4 +107,4 @@ def test_memory_is_checked_before_any_heavy_work(pipeline, monkeypatch):
 )
 def test_rejects_inputs_outside_the_contract(pipeline, reference, landmarks, message):
     with pytest.raises(ValueError, match=message):
-        next(pipeline.frames(reference, landmarks, speech(0.3)))
+        next(pipeline.frames(reference, landmarks, speech(0.3), face_expand_ratio=1.2))

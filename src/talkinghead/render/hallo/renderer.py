@@ -58,5 +58,5 @@ class HalloRenderer:
             crop = face_crop(portrait.face, portrait.size, size=self.size, face_expand_ratio=face_expand_ratio)
             place = PasteBack(portrait.image, crop)
         cropped = crop_portrait(portrait, crop)
-        for frame in self.pipeline.frames(cropped.image, cropped.face.landmarks, clip, fps=fps, progress=progress, **generation):
+        for frame in self.pipeline.frames(cropped.image, cropped.face.landmarks, clip, fps=fps, face_expand_ratio=face_expand_ratio, progress=progress, **generation):
             yield place(frame)
