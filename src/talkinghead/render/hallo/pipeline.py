@@ -12,6 +12,7 @@ The loop follows the release's `scripts/inference.py` and `FaceAnimatePipeline`:
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,7 +33,10 @@ from .face_embedding import FaceEmbedder
 from .loading import HalloNet
 from .masks import hallo_masks
 from .separator import VocalSeparator
+from .speech import release_speech
 from .unet_3d import N_MOTION_FRAMES
+
+log = logging.getLogger("talkinghead")
 
 CLIP_FRAMES = 16  # `n_sample_frames`
 VAE_SCALE = 0.18215  # hard-coded by the release for sd-vae-ft-mse
@@ -185,8 +189,16 @@ class HalloPipeline:
 
     def encode_speech(self, audio: AudioClip, fps: float) -> torch.Tensor:
         """(T, layers, width) wav2vec2 features of the vocals (separated first when the weights
-        folder has the separator), T = ceil(seconds · fps) rounded up to whole clips."""
-        speech = self.separator(audio) if self.separator is not None else audio.samples
+        folder has the separator), T = ceil(seconds · fps) rounded up to whole clips.
+
+        The 16 kHz samples come as in the release: with the separator, its vocals resampled by
+        ffmpeg; without, the speech as `librosa.load` resamples it (soxr, HQ)."""
+        if self.separator is not None:
+            log.info("hallo: vocals separated, then resampled to 16 kHz by ffmpeg (the release's path with %s)", loading.SEPARATOR)
+            speech = self.separator(audio)
+        else:
+            log.info("hallo: no vocal separator (%s absent): speech loaded as librosa.load does, resampled to 16 kHz by soxr (HQ)", loading.SEPARATOR)
+            speech = release_speech(audio)
         return self.audio_encoder(speech, fps, CLIP_FRAMES)
 
     def portrait_conditions(
