@@ -98,7 +98,7 @@ def masks_at(base: BaseMasks, size: int) -> HalloMasks:
     return HalloMasks(
         face_region=_to_unit(_resize(base.face_region, size)),
         pose=_levels(background_mask(base.face), sides),
-        expression=_levels(cv2.subtract(base.face, base.lip), sides),  # saturates at 0 where the lip exceeds the face
+        expression=_levels(expression_mask(base.face, base.lip), sides),
         lip=_levels(base.lip, sides),
     )
 
@@ -171,6 +171,12 @@ def background_mask(face: np.ndarray) -> np.ndarray:
     """The release's `get_background_mask`: uint8((1 − v/255)·255) in float64, truncating, so
     50 of the 256 values v become 254 − v rather than 255 − v (reproduced)."""
     return ((1.0 - face / 255.0) * 255).astype(np.uint8)
+
+
+def expression_mask(face: np.ndarray, lip: np.ndarray) -> np.ndarray:
+    """The release's `get_sep_face_mask`: cv2.subtract(face, lip), saturating at 0 where the lip
+    exceeds the face, so pose + expression + lip may sum to more than 255 (reproduced)."""
+    return cv2.subtract(face, lip)
 
 
 def _resize(mask: np.ndarray, size: int) -> np.ndarray:
