@@ -53,7 +53,7 @@ def _native(audio: AudioClip) -> tuple[np.ndarray, int]:
 def _decode(path) -> tuple[np.ndarray, int]:
     """The file's first audio track, every channel, at its own rate, as float32."""
     info = probe_media(path)
-    channels = info.audio_channels or 1
+    channels = info.audio_channels or 1  # a layout the probe cannot count: ffmpeg's own down-mix
     args = ["-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", str(channels), "-f", "f32le", "pipe:1"]
     decoded = run_ffmpeg(args)
     if decoded.returncode != 0 or info.audio_rate is None:
