@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests" / "hallo")]
 
 from talkinghead.audio.decode import load_audio  # noqa: E402
+from talkinghead.config import FaceConfig  # noqa: E402
 from talkinghead.image import load_image  # noqa: E402
 from talkinghead.render.hallo import loading  # noqa: E402
 from talkinghead.render.hallo.pipeline import CLIP_FRAMES, HalloPipeline  # noqa: E402
@@ -146,7 +147,7 @@ def run(pipe: HalloPipeline, meter: Meter, args, model: str) -> None:
     meter.wrap(pipe.net.denoising_unet, "forward", "denoising (UNet calls)")
     meter.wrap(pipe, "decode", "VAE decoding")
     with meter.stage("frames() total"):
-        produced = sum(1 for _ in pipe.frames(image, landmarks, audio, steps=args.steps, cfg_scale=args.cfg_scale))
+        produced = sum(1 for _ in pipe.frames(image, landmarks, audio, face_expand_ratio=FaceConfig.face_expand_ratio, steps=args.steps, cfg_scale=args.cfg_scale, fps=25))
     assert produced == frames
 
     base = pipe.net.denoising_unet.config.block_out_channels[0]

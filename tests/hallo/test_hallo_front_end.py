@@ -12,8 +12,9 @@ import hallo_onnx
 from hallo_builders import WAV2VEC_TINY, portrait
 from talkinghead.render.hallo.audio_encoder import Wav2Vec2FrameEncoder, frame_windows
 from talkinghead.face.geometry import ARCFACE_TEMPLATE
+from talkinghead.face.landmarks import FACE_OVAL, LIPS_OUTER
 from talkinghead.render.hallo.face_embedding import FaceEmbedder, arcface_normalisation
-from talkinghead.render.hallo.masks import FACE_OVAL, LIPS_OUTER, hallo_masks, level_sides
+from talkinghead.render.hallo.masks import hallo_masks, level_sides
 
 # ------------------------------------------------------------------------------------- masks
 
@@ -28,6 +29,10 @@ def boxed_landmarks(face: tuple[int, int, int, int], lips: tuple[int, int, int, 
     return points
 
 
+def square_masks(landmarks: np.ndarray, size: int):
+    return hallo_masks(landmarks, (size, size), size, face_expand_ratio=1.2)
+
+
 def test_level_sides_follow_the_unet_resolutions():
     assert level_sides(512) == (64, 32, 16, 8)
     assert level_sides(128) == (16, 8, 4, 2)
@@ -35,7 +40,7 @@ def test_level_sides_follow_the_unet_resolutions():
 
 
 def test_face_region_is_the_face_box_expanded_by_1_2():
-    masks = hallo_masks(boxed_landmarks(face=(40, 30, 80, 90), lips=(55, 70, 65, 76)), size=128)
+    masks = square_masks(boxed_landmarks(face=(40, 30, 80, 90), lips=(55, 70, 65, 76)), 128)
     rows, cols = np.nonzero(masks.face_region)
     # centre (60, 60), sides 40·1.2 = 48 and 60·1.2 = 72
     assert (cols.min(), cols.max() + 1, rows.min(), rows.max() + 1) == (36, 84, 24, 96)
@@ -43,19 +48,19 @@ def test_face_region_is_the_face_box_expanded_by_1_2():
 
 
 def test_box_crossing_the_border_is_shifted_back_inside():
-    masks = hallo_masks(boxed_landmarks(face=(0, 10, 40, 50), lips=(15, 35, 25, 40)), size=64)
+    masks = square_masks(boxed_landmarks(face=(0, 10, 40, 50), lips=(15, 35, 25, 40)), 64)
     rows, cols = np.nonzero(masks.face_region)
     assert (cols.min(), cols.max() + 1) == (0, 48)  # [-4, 44) shifted right by 4
     assert (rows.min(), rows.max() + 1) == (6, 54)
 
 
 def test_box_larger_than_the_image_covers_it():
-    masks = hallo_masks(boxed_landmarks(face=(0, 0, 60, 60), lips=(20, 40, 40, 50)), size=64)
+    masks = square_masks(boxed_landmarks(face=(0, 0, 60, 60), lips=(20, 40, 40, 50)), 64)
     assert masks.face_region.all()
 
 
 def test_regions_partition_the_image():
-    masks = hallo_masks(boxed_landmarks(face=(150, 100, 360, 420), lips=(220, 320, 290, 350)), size=512)
+    masks = square_masks(boxed_landmarks(face=(150, 100, 360, 420), lips=(220, 320, 290, 350)), 512)
     assert [m.shape for m in masks.pose] == [(64, 64), (32, 32), (16, 16), (8, 8)]
     assert all(0 <= m.min() and m.max() <= 1 for m in masks.pose + masks.expression + masks.lip)
     # pose = 1 - face and expression = face - lip (saturating at 0), so where the blurred lip

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import copy
+import logging
 
 import numpy as np
 import pytest
 import torch
+from media import write_wav
 
 from hallo_builders import face_landmarks, portrait
+from talkinghead.audio.decode import load_audio
 from talkinghead.errors import ModelError
-from talkinghead.render.hallo import loading
+from talkinghead.render.hallo import loading, separator, speech as hallo_speech
 from talkinghead.render.hallo.audio_encoder import frame_windows
 from talkinghead.render.hallo.pipeline import CLIP_FRAMES, HalloPipeline
 from talkinghead.types import AudioClip
@@ -26,7 +29,7 @@ def speech(seconds: float) -> AudioClip:
 
 
 def generate(pipe: HalloPipeline, audio: AudioClip, **options) -> list[np.ndarray]:
-    return list(pipe.frames(portrait(SIZE), face_landmarks(SIZE), audio, steps=STEPS, **options))
+    return list(pipe.frames(portrait(SIZE), face_landmarks(SIZE), audio, **{"face_expand_ratio": 1.2, "steps": STEPS, "cfg_scale": 3.5, "fps": 25, **options}))
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +71,7 @@ def test_each_clip_is_the_pipeline_clip_generator(pipeline):
     """frames() is `generate_clip` on the portrait conditions, the audio features and the seeded noise."""
     audio = speech(0.5)
     frames = generate(pipeline, audio, seed=3, cfg_scale=3.5)
-    portrait_conditions = pipeline.encode_portrait(portrait(SIZE), face_landmarks(SIZE), guidance=True)
+    portrait_conditions = pipeline.encode_portrait(portrait(SIZE), face_landmarks(SIZE), guidance=True, face_expand_ratio=1.2)
     features = pipeline.encode_speech(audio, 25.0)
     noise = torch.randn((1, 4, CLIP_FRAMES, SIZE // 8, SIZE // 8), generator=torch.Generator().manual_seed(3))
     video = pipeline.generate_clip(portrait_conditions, frame_windows(features, 0, CLIP_FRAMES), None, noise, steps=STEPS, cfg_scale=3.5)
@@ -91,10 +94,49 @@ def test_without_the_separator_the_speech_goes_to_wav2vec2_directly(pipeline):
     assert len(generate(plain, audio, fps=30.0)) == audio.frame_count(30.0) == 9
 
 
+def test_face_expand_ratio_reaches_the_face_masks_but_not_the_lip_mask(pipeline):
+    tight, wide = (pipeline.encode_portrait(portrait(SIZE), face_landmarks(SIZE), guidance=False, face_expand_ratio=r) for r in (1.2, 1.6))
+    assert wide.masks.pose[0].sum() < tight.masks.pose[0].sum()  # a larger face region leaves less pose mask
+    assert not torch.equal(wide.face_features, tight.face_features)  # the FaceLocator sees the larger region
+    assert all(torch.equal(a, b) for a, b in zip(wide.masks.lip, tight.masks.lip))  # the release's lip box: always 2.0
+
+
+def spy(monkeypatch, module, name: str, calls: list[str]) -> None:
+    """Record the name of `module.name` in `calls` each time it runs."""
+    original = getattr(module, name)
+
+    def recorded(*args):
+        calls.append(name)
+        return original(*args)
+
+    monkeypatch.setattr(module, name, recorded)
+
+
+def test_the_resampler_follows_the_release_with_and_without_the_separator(pipeline, tmp_path, monkeypatch, caplog):
+    """The release resamples with soxr (librosa.load) when it does not separate vocals, with
+    ffmpeg when it does; the log says which."""
+    t = np.arange(13230) / 44100  # 0.3 s of stereo at 44.1 kHz
+    path = write_wav(tmp_path / "speech.wav", np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 330 * t)], axis=1) * 9000, rate=44100)
+    audio = load_audio(path, max_duration=None)
+    used = []
+    spy(monkeypatch, hallo_speech, "soxr_resample", used)
+    spy(monkeypatch, separator, "ffmpeg_resample", used)
+    plain = copy.copy(pipeline)
+    plain.separator = None  # a weights folder without audio_separator/Kim_Vocal_2.onnx
+    with caplog.at_level(logging.INFO, logger="talkinghead"):
+        features = plain.encode_speech(audio, 25.0)
+        assert used == ["soxr_resample"] and "soxr" in caplog.text
+        assert torch.equal(features, pipeline.audio_encoder(hallo_speech.release_speech(audio), 25.0, CLIP_FRAMES))
+        used.clear()
+        caplog.clear()
+        pipeline.encode_speech(audio, 25.0)
+        assert used == ["ffmpeg_resample"] and "ffmpeg" in caplog.text
+
+
 def test_memory_is_checked_before_any_heavy_work(pipeline, monkeypatch):
     monkeypatch.setattr(loading, "free_memory", lambda device: 1024)
     with pytest.raises(ModelError, match=f"{SIZE}×{SIZE} frames"):
-        next(pipeline.frames(portrait(SIZE), face_landmarks(SIZE), speech(0.3)))
+        next(pipeline.frames(portrait(SIZE), face_landmarks(SIZE), speech(0.3), face_expand_ratio=1.2, steps=STEPS, cfg_scale=3.5, fps=25))
 
 
 @pytest.mark.parametrize(
@@ -107,4 +149,4 @@ def test_memory_is_checked_before_any_heavy_work(pipeline, monkeypatch):
 )
 def test_rejects_inputs_outside_the_contract(pipeline, reference, landmarks, message):
     with pytest.raises(ValueError, match=message):
-        next(pipeline.frames(reference, landmarks, speech(0.3)))
+        next(pipeline.frames(reference, landmarks, speech(0.3), face_expand_ratio=1.2, steps=STEPS, cfg_scale=3.5, fps=25))

@@ -129,6 +129,7 @@ class ValidationConfig:
     seconds: float = 2.0  # length of the validation video
     steps: int = 40
     cfg_scale: float = 3.5
+    face_expand_ratio: float = 1.2  # face box → face region of the masks; the value the data was prepared with
 
 
 @dataclass

@@ -410,7 +410,7 @@ def _write_clip(video: Path, out: Path, options: PrepareOptions, models: Prepare
     index = np.array(sorted(i for i in faces.landmarks if i < frames), np.int64)
     points = np.stack([transform_points(faces.landmarks[i], crop.to_crop) for i in index]).astype(np.float32)
     np.savez_compressed(out / "landmarks.npz", index=index, points=points)
-    masks = base_masks(points, options.size, options.face_expand_ratio)
+    masks = base_masks(points, (options.size, options.size), face_expand_ratio=options.face_expand_ratio)
     np.savez_compressed(out / "masks.npz", face_region=masks.face_region, face=masks.face, lip=masks.lip)
     np.save(out / "face_embedding.npy", embedding)
     # 5. Audio: the clip's samples, then wav2vec2 features of the vocals

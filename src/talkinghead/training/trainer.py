@@ -332,7 +332,9 @@ class Trainer:
         path.parent.mkdir(parents=True, exist_ok=True)
         frames = []
         with VideoWriter(path, size=(c.data.size, c.data.size), fps=25, audio=clip, crf=OutputConfig().crf) as video:
-            for frame in pipeline.frames(reference, landmarks, clip, steps=c.validation.steps, cfg_scale=c.validation.cfg_scale, seed=c.solver.seed):
+            for frame in pipeline.frames(
+                reference, landmarks, clip, face_expand_ratio=c.validation.face_expand_ratio, steps=c.validation.steps, cfg_scale=c.validation.cfg_scale, fps=25, seed=c.solver.seed
+            ):
                 video.write(frame)
                 frames.append(frame)
         strip = np.stack(frames[:: max(1, len(frames) // 4)][:4])

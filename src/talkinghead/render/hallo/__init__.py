@@ -2,7 +2,7 @@
 
     from talkinghead.render.hallo import HalloPipeline
     pipe = HalloPipeline.from_pretrained("pretrained_models")      # picks cuda > mps > cpu
-    for frame in pipe.frames(crop, landmarks, audio): ...           # (S, S, 3) uint8 RGB
+    for frame in pipe.frames(crop, landmarks, audio, face_expand_ratio=1.2): ...  # (S, S, 3) uint8 RGB
 
 Needs the `hallo` extra (torch, diffusers, transformers); importing this package without it
 raises ModelError with the install command.

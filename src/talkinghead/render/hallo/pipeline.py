@@ -12,6 +12,7 @@ The loop follows the release's `scripts/inference.py` and `FaceAnimatePipeline`:
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,7 +33,10 @@ from .face_embedding import FaceEmbedder
 from .loading import HalloNet
 from .masks import hallo_masks
 from .separator import VocalSeparator
+from .speech import release_speech
 from .unet_3d import N_MOTION_FRAMES
+
+log = logging.getLogger("talkinghead")
 
 CLIP_FRAMES = 16  # `n_sample_frames`
 VAE_SCALE = 0.18215  # hard-coded by the release for sd-vae-ft-mse
@@ -128,20 +132,22 @@ class HalloPipeline:
         landmarks: np.ndarray,
         audio: AudioClip,
         *,
-        steps: int = 40,
-        cfg_scale: float = 3.5,
+        face_expand_ratio: float,
+        steps: int,
+        cfg_scale: float,
+        fps: float,
         seed: int = 0,
         pose_weight: float = 1.0,
         face_weight: float = 1.0,
         lip_weight: float = 1.0,
-        fps: float = 25.0,
         progress: Callable[[int, int], None] | None = None,
     ) -> Iterator[np.ndarray]:
         """Yield audio.frame_count(fps) frames (S, S, 3) uint8 RGB, clip by clip.
 
         reference (S, S, 3) uint8 RGB square crop, S a multiple of 8; landmarks (478, 2|3)
-        MediaPipe Face Mesh points in the crop's pixels. progress(done, total) after every
-        denoising step, total = clips × steps.
+        MediaPipe Face Mesh points in the crop's pixels; face_expand_ratio: the face box →
+        face region scale (the release's 1.2; the lip box keeps 2.0 whatever it is).
+        progress(done, total) after every denoising step, total = clips × steps.
         """
         # 1. Check inputs and memory
         size = _check_inputs(reference, landmarks, audio, steps)
@@ -149,7 +155,7 @@ class HalloPipeline:
         needed = loading.estimate_memory(0, size, base_channels, self.dtype, CLIP_FRAMES)
         loading.check_fits(needed.activations, self.device, f"{size}×{size} frames")
         # 2. Encode the portrait: identity embedding, face region, region masks
-        portrait = self.encode_portrait(reference, landmarks, guidance=cfg_scale > 1.0)
+        portrait = self.encode_portrait(reference, landmarks, guidance=cfg_scale > 1.0, face_expand_ratio=face_expand_ratio)
         # 3. Encode the speech: wav2vec2 features per frame, padded to whole clips
         features = self.encode_speech(audio, fps)
         total = audio.frame_count(fps)
@@ -171,20 +177,28 @@ class HalloPipeline:
             kept = video[: total - k * CLIP_FRAMES]
             yield from (kept.permute(0, 2, 3, 1).float() * 255).clamp(0, 255).to(torch.uint8).cpu().numpy()
 
-    def encode_portrait(self, reference: np.ndarray, landmarks: np.ndarray, guidance: bool) -> PortraitConditions:
+    def encode_portrait(self, reference: np.ndarray, landmarks: np.ndarray, guidance: bool, *, face_expand_ratio: float) -> PortraitConditions:
         """reference (S, S, 3) uint8 RGB, landmarks (478, 2|3) → the per-video conditions."""
         size = reference.shape[0]
         pixels = (torch.tensor(reference).permute(2, 0, 1).float() / 255.0 - 0.5) / 0.5
         embedding = torch.from_numpy(self.face_embedder(reference))
-        masks = hallo_masks(landmarks, size)
+        masks = hallo_masks(landmarks, (size, size), size, face_expand_ratio=face_expand_ratio)
         to_tensors = lambda levels: tuple(torch.from_numpy(m).reshape(-1) for m in levels)  # noqa: E731
         region_masks = RegionMasks(to_tensors(masks.pose), to_tensors(masks.expression), to_tensors(masks.lip))
         return self.portrait_conditions(pixels, embedding, torch.from_numpy(masks.face_region), region_masks, guidance)
 
     def encode_speech(self, audio: AudioClip, fps: float) -> torch.Tensor:
         """(T, layers, width) wav2vec2 features of the vocals (separated first when the weights
-        folder has the separator), T = ceil(seconds · fps) rounded up to whole clips."""
-        speech = self.separator(audio) if self.separator is not None else audio.samples
+        folder has the separator), T = ceil(seconds · fps) rounded up to whole clips.
+
+        The 16 kHz samples come as in the release: with the separator, its vocals resampled by
+        ffmpeg; without, the speech as `librosa.load` resamples it (soxr, HQ)."""
+        if self.separator is not None:
+            log.info("hallo: vocals separated, then resampled to 16 kHz by ffmpeg (the release's path with %s)", loading.SEPARATOR)
+            speech = self.separator(audio)
+        else:
+            log.info("hallo: no vocal separator (%s absent): speech loaded as librosa.load does, resampled to 16 kHz by soxr (HQ)", loading.SEPARATOR)
+            speech = release_speech(audio)
         return self.audio_encoder(speech, fps, CLIP_FRAMES)
 
     def portrait_conditions(

@@ -48,7 +48,7 @@ class HalloRenderer:
         """(S, S, 3) uint8 RGB frames, one per video frame of the request's clip."""
         o = request.options
         yield from self.pipeline.frames(
-            prepared.image, prepared.face.landmarks, request.clip, fps=request.fps,
+            prepared.image, prepared.face.landmarks, request.clip, fps=request.fps, face_expand_ratio=o["face_expand_ratio"],
             progress=lambda done, total: progress(done, total, "step"),
             steps=o["steps"], cfg_scale=o["cfg_scale"], seed=o["seed"],
             pose_weight=o["pose_weight"], face_weight=o["expression_weight"], lip_weight=o["lip_weight"],

@@ -59,9 +59,8 @@ class VocalSeparator:
         mix = _limit_peak(_stereo_mix(audio))
         vocals = _limit_peak(self.demix(mix) * self.compensate)
         # Written as 16-bit PCM by the release (x · 32767, truncated), then resampled by ffmpeg.
-        speech = _to_16k_mono((vocals.T * 32767).astype(np.int16))
-        # Resampling may leave a sample more or less; the frame count follows the clip's samples.
-        return np.pad(speech, (0, max(0, len(audio.samples) - len(speech))))[: len(audio.samples)]
+        # The wav2vec2 frame count follows ffmpeg's sample count, as in the release.
+        return pcm_mono(ffmpeg_resample((vocals.T * 32767).astype(np.int16), SEPARATION_RATE))
 
     def demix(self, mix: np.ndarray) -> np.ndarray:
         """(2, N) float32 at 44.1 kHz → (2, N) separated vocals (before `compensate`)."""
@@ -118,13 +117,18 @@ def _stereo_mix(audio: AudioClip) -> np.ndarray:
     return resampled[:, :2].T.copy()
 
 
-def _to_16k_mono(pcm: np.ndarray) -> np.ndarray:
-    """(N, 2) int16 at 44.1 kHz → (M,) float32 at 16 kHz: ffmpeg's resampler, then the mean of
-    the two channels of the 16-bit result (librosa's mono load of the release's WAV file)."""
-    args = ["-f", "s16le", "-ar", str(SEPARATION_RATE), "-ac", "2", "-i", "-", "-ar", str(OUTPUT_RATE), "-f", "s16le", "-"]
-    raw = _ffmpeg(args, pcm.tobytes())
-    stereo = np.frombuffer(raw, np.int16).reshape(-1, 2).astype(np.float32) / 32768.0
-    return stereo.mean(axis=1)
+def ffmpeg_resample(pcm: np.ndarray, rate: int) -> np.ndarray:
+    """(N, C) int16 at `rate` → (M, C) int16 at 16 kHz: the release's `resample_audio`
+    (`ffmpeg -i IN -ar 16000 OUT.wav`: ffmpeg's default resampler, channels kept, 16-bit PCM)."""
+    channels = str(pcm.shape[1])
+    args = ["-f", "s16le", "-ar", str(rate), "-ac", channels, "-i", "-", "-ar", str(OUTPUT_RATE), "-f", "s16le", "-"]
+    return np.frombuffer(_ffmpeg(args, pcm.tobytes()), np.int16).reshape(-1, pcm.shape[1])
+
+
+def pcm_mono(pcm: np.ndarray) -> np.ndarray:
+    """(M, C) int16 → (M,) float32: librosa's load of the 16 kHz file, which needs no resampling
+    (int16 / 32768, then the mean of the channels in float32)."""
+    return np.mean(pcm.T.astype(np.float32) / 32768.0, axis=0)
 
 
 def _ffmpeg(args: list[str], data: bytes = b"") -> bytes:
