@@ -5,6 +5,7 @@ Both are a convenient surface over `talkinghead.engine.Engine`, which servers us
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Iterator
@@ -17,7 +18,6 @@ from .config import AnimateConfig
 from .engine import PORTRAIT_OPTIONS, AnimateResult, AudioInput, CancelToken, Engine, ImageInput, _path_of
 from .render.base import Progress, RenderRequest
 from .types import ANALYSIS_RATE, AudioClip, MotionTrack, Portrait
-from .video.writer import check_output_path
 
 _engine: Engine | None = None
 _engine_lock = threading.Lock()
@@ -46,6 +46,19 @@ class ProgressBar:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+@contextlib.contextmanager
+def _progress_callback(progress: bool | Progress) -> Iterator[Progress | None]:
+    """True: a bar on standard error (closed afterwards); False: none; a callable: itself."""
+    if progress is not True:
+        yield progress or None
+        return
+    bar = ProgressBar()
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
 class Animator:
@@ -107,14 +120,9 @@ class Animator:
         (done, total, unit). cancel: a CancelToken another thread may cancel.
         """
         config = self._config_for_call(overrides)
-        bar = ProgressBar() if progress is True else None
-        callback = bar if bar is not None else (progress or None)
         inputs = (self.image_path,) if self.image_path is not None else ()
-        try:
+        with _progress_callback(progress) as callback:
             return self.engine.render(self.subject, audio, output, config, progress=callback, cancel=cancel, inputs=inputs)
-        finally:
-            if bar is not None:
-                bar.close()
 
 
 def animate(
@@ -131,5 +139,6 @@ def animate(
         result = talkinghead.animate("photo.jpg", "speech.wav", "talking.mp4", pose_weight=0.5)
         print(result.output, result.duration, result.score_note)
     """
-    check_output_path(output, inputs=[p for p in (_path_of(image), _path_of(audio)) if p is not None])
-    return Animator(image, **options).animate(audio, output, progress=progress, cancel=cancel)
+    config = AnimateConfig.from_options(**options)
+    with _progress_callback(progress) as callback:
+        return default_engine().animate(image, audio, output, config, progress=callback, cancel=cancel)

@@ -22,6 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -92,6 +93,16 @@ class Subject:
     prepared: Any  # the renderer's own per-portrait data
     config: AnimateConfig  # the options it was prepared with; PORTRAIT_OPTIONS are fixed by it
     seconds: float  # time taken to load the image, find the face and prepare
+
+
+@dataclass(frozen=True)
+class Speech:
+    """A request's audio, decoded, and the motion it calls for."""
+
+    clip: AudioClip
+    motion: MotionTrack | None  # weighted; None for renderers that make their own motion
+    source: str  # where the motion came from (see AnimateResult.motion)
+    stages: dict[str, float]  # seconds: audio, motion
 
 
 @dataclass(frozen=True)
@@ -178,17 +189,46 @@ class Engine:
         option but those fixed when the subject was prepared; `inputs` are paths the output must
         not overwrite."""
         config = self.request_config(subject, config)
-        cancel = cancel or CancelToken()
-        stages: dict[str, float] = {"portrait": subject.seconds}
-        sources = [p for p in (*inputs, _path_of(audio)) if p is not None]
-        path = check_output_path(output, inputs=sources)
+        path = check_output_path(output, inputs=[p for p in (*inputs, _path_of(audio)) if p is not None])
+        speech = self.speech(audio, config, reads_motion=subject.renderer.reads_motion)
+        return self._render(subject, speech, path, config, progress, cancel or CancelToken())
+
+    def animate(
+        self,
+        image: ImageInput,
+        audio: AudioInput,
+        output: str | os.PathLike,
+        config: AnimateConfig,
+        *,
+        progress: Progress | None = None,
+        cancel: CancelToken | None = None,
+    ) -> AnimateResult:
+        """prepare + render in one go, the speech analysed on a thread while the portrait is
+        prepared (and the face and lip-sync models load): those use the other core."""
+        path = check_output_path(output, inputs=[p for p in (_path_of(image), _path_of(audio)) if p is not None])
+        reads_motion = renderer_class(config.backend.backend).reads_motion
+        with ThreadPoolExecutor(1, thread_name_prefix="talkinghead-speech") as pool:
+            speech = pool.submit(self.speech, audio, config, reads_motion=reads_motion)
+            subject = self.prepare(image, config)
+            if config.output.score:
+                _load_scorer_models()
+            speech = speech.result()
+        return self._render(subject, speech, path, config, progress, cancel or CancelToken())
+
+    def speech(self, audio: AudioInput, config: AnimateConfig, *, reads_motion: bool) -> Speech:
+        """The audio decoded, and its motion track when the renderer reads one."""
+        stages: dict[str, float] = {}
         with _timed(stages, "audio"):
             clip = self.load_audio(audio, config)
-        cancel.check()
-        fps = config.output.fps
         with _timed(stages, "motion"):
-            motion, source = self.motion_for(clip, config) if subject.renderer.reads_motion else (None, "model")
-        request = RenderRequest(clip=clip, fps=fps, frame_count=clip.frame_count(fps), motion=motion, options=_flat(config))
+            motion, source = self.motion_for(clip, config) if reads_motion else (None, "model")
+        return Speech(clip, motion, source, stages)
+
+    def _render(self, subject: Subject, speech: Speech, path: Path, config: AnimateConfig, progress: Progress | None, cancel: CancelToken) -> AnimateResult:
+        cancel.check()
+        fps, clip = config.output.fps, speech.clip
+        stages = {"portrait": subject.seconds, **speech.stages}
+        request = RenderRequest(clip=clip, fps=fps, frame_count=clip.frame_count(fps), motion=speech.motion, options=_flat(config))
         width, height = subject.portrait.size
         log.info(
             "%s renderer on %s: %dx%d, %d frames at %g fps (%.1f s of audio)",
@@ -198,7 +238,7 @@ class Engine:
         stages["total"] = sum(stages.values())
         return AnimateResult(
             output=path, frames=request.frame_count, fps=fps, duration=request.frame_count / fps, size=(width, height),
-            renderer=subject.renderer.name, device=subject.renderer.device, motion=source, stages=stages,
+            renderer=subject.renderer.name, device=subject.renderer.device, motion=speech.source, stages=stages,
             score=score, score_note=note,
         )
 
@@ -298,6 +338,16 @@ def _checked(progress: Progress | None, cancel: CancelToken) -> Progress:
             progress(done, total, unit)
 
     return report
+
+
+def _load_scorer_models() -> None:
+    """Load the lip-sync scorer's landmark model now (~0.7 s), where it overlaps other work."""
+    try:
+        from .eval.landmarks import load_landmark_model
+
+        load_landmark_model()
+    except (ImportError, ModelError):
+        pass  # the render says why there is no score
 
 
 def _sync_scorer(face: Face):

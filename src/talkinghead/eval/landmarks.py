@@ -87,6 +87,11 @@ def check_models() -> None:
         _model_file(name)
 
 
+def load_landmark_model() -> None:
+    """Load the 68-point model now rather than on the first fit."""
+    _predictor()
+
+
 @dataclass(frozen=True)
 class Landmarks:
     """The 68 points of one face in one frame."""
