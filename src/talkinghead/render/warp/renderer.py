@@ -123,10 +123,7 @@ def render_region(p: PreparedPortrait, lip: np.ndarray, expression: np.ndarray, 
     for window in p.details:
         if np.abs(values[window.channels]).max() > 0.01:  # only a closing opening folds the map
             _refine(pixel_map, window, moved, source, (x0, y0))
-    out = cv2.remap(p.photo, pixel_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
-    # Bilinear resampling halves fine detail at half-pixel shifts; the face gets cubic filtering.
-    bx0, by0, bx1, by1 = p.face_box
-    out[by0:by1, bx0:bx1] = cv2.remap(p.photo, pixel_map[by0:by1, bx0:bx1], None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT101)
+    out = _resampled(p.photo, pixel_map, p.face_box)
 
     # The eyeballs move with the head alone: only their own vertices are needed.
     rigid = np.zeros_like(moved)
@@ -134,6 +131,27 @@ def render_region(p: PreparedPortrait, lip: np.ndarray, expression: np.ndarray, 
     gaze = (float(expression[_GAZE[0]]), float(expression[_GAZE[1]]))
     draw_eyes(out, p.photo, p.eyes, moved, rigid, rest, gaze, (x0, y0))
     draw_mouth(out, p.look, moved, rig.interior_bottom, rig.mouth_open, p.mouth_width, p.mouth_opening, (x0, y0))
+    return out
+
+
+def _resampled(photo: np.ndarray, pixel_map: np.ndarray, face_box: tuple[int, int, int, int]) -> np.ndarray:
+    """(rh, rw, 3) uint8: the photo sampled at `pixel_map`, cubic on the face box, linear around it.
+
+    Bilinear resampling halves fine detail at half-pixel shifts, so the face gets cubic
+    filtering; the rest (hair, neck) is sampled once, in the four strips around the face box.
+    """
+    out = np.empty((*pixel_map.shape[:2], 3), np.uint8)
+    bx0, by0, bx1, by1 = face_box
+    for rows, cols, filter_ in (
+        (slice(by0, by1), slice(bx0, bx1), cv2.INTER_CUBIC),
+        (slice(0, by0), slice(None), cv2.INTER_LINEAR),
+        (slice(by1, None), slice(None), cv2.INTER_LINEAR),
+        (slice(by0, by1), slice(0, bx0), cv2.INTER_LINEAR),
+        (slice(by0, by1), slice(bx1, None), cv2.INTER_LINEAR),
+    ):
+        strip = pixel_map[rows, cols]
+        if strip.size:
+            out[rows, cols] = cv2.remap(photo, strip, None, filter_, borderMode=cv2.BORDER_REFLECT101)
     return out
 
 
