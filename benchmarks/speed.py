@@ -58,11 +58,11 @@ def transcode_seconds(video: Path, folder: Path) -> float:
 
 
 def animate_once(image, clip: AudioClip, out: Path, **options) -> dict:
-    """One whole run on a fresh engine (models loaded as a new process would), its stages."""
+    """One whole `animate` on a fresh engine, as the CLI runs it (speech analysed while the
+    portrait is prepared; models already in memory after the first run), and its stages."""
     config = AnimateConfig.from_options(**options)
     started = time.perf_counter()
-    engine = Engine()
-    result = engine.render(engine.prepare(image, config), clip, out, config)
+    result = Engine().animate(image, clip, out, config)
     return {"wall": time.perf_counter() - started, **result.stages}
 
 
