@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 from .api import Animator, animate  # noqa: E402
 from .config import AnimateConfig  # noqa: E402
-from .errors import InputError, ModelError, TalkingHeadError  # noqa: E402
+from .errors import InputError, MediaError, ModelError, TalkingHeadError  # noqa: E402
 from .types import AudioClip, AudioFeatures, Face, MotionTrack, Portrait  # noqa: E402
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "AudioFeatures",
     "Face",
     "InputError",
+    "MediaError",
     "ModelError",
     "MotionTrack",
     "Portrait",

@@ -6,7 +6,11 @@
     │   ├── AudioError               missing, corrupt, empty or too long audio
     │   ├── FaceError                no usable face in the image (none, too small, bad index)
     │   ├── MotionError              a motion track file that cannot be used
-    │   └── OutputError              output path missing, not writable, or equal to an input
+    │   ├── TranscriptError          --transcript names no file, an unreadable one, or no words
+    │   └── OutputError              output path missing, not writable, equal to an input, or not ours to replace
+    ├── MediaError                   ffmpeg could not read or write a media file: exit code 2 when the
+    │                                input is at fault (corrupt, unplayable), 1 otherwise (disk full,
+    │                                ffmpeg stopped by a signal)
     └── ModelError                   model weights missing or incompatible (CLI exit code 2)
 
 Anything else escaping the pipeline is a bug (CLI exit code 1, with a traceback).
@@ -41,8 +45,21 @@ class MotionError(InputError):
     pass
 
 
+class TranscriptError(InputError):
+    pass
+
+
 class OutputError(InputError):
     pass
+
+
+class MediaError(TalkingHeadError):
+    """ffmpeg failed on a media file. `input_fault`: the file given to us is what is wrong."""
+
+    def __init__(self, message: str, *, input_fault: bool = False) -> None:
+        super().__init__(message)
+        self.input_fault = input_fault
+        self.exit_code = 2 if input_fault else 1
 
 
 class ModelError(TalkingHeadError):

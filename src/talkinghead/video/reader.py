@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import TalkingHeadError
+from ..errors import MediaError
 from .ffmpeg import ffmpeg_command, last_line, probe_media
 
 
@@ -22,13 +22,13 @@ def read_frames(
     `size` (width, height) rescales every frame; by default frames keep the video's display size.
     `fps` resamples the video to that constant rate (frames dropped or repeated by ffmpeg);
     by default every coded frame comes once.
-    Raises TalkingHeadError when the file has no video or ffmpeg cannot decode it.
+    Raises MediaError when the file has no video or ffmpeg cannot decode it.
     """
     path = Path(path)
     if size is None:
         info = probe_media(path)
         if not info.has_video or info.width is None or info.height is None:
-            raise TalkingHeadError(f"{path.name} has no video stream")
+            raise MediaError(f"{path.name} has no video stream: give a video", input_fault=True)
         size = (info.width, info.height)
     width, height = size
     filters = f"scale={width}:{height}" if fps is None else f"fps={fps},scale={width}:{height}"
@@ -51,4 +51,6 @@ def read_frames(
             process.wait()
         if process.returncode != 0:
             stderr.seek(0)
-            raise TalkingHeadError(f"ffmpeg could not read {path.name}: {last_line(stderr.read())}")
+            if process.returncode < 0:  # a signal from outside: not the file's fault
+                raise MediaError(f"ffmpeg was stopped (signal {-process.returncode}) while reading {path.name}")
+            raise MediaError(f"ffmpeg could not read {path.name}: {last_line(stderr.read())}", input_fault=True)
