@@ -52,7 +52,7 @@ class Animator:
 
     def _load_portrait(self, image: ImageInput) -> Portrait:
         face, out = self.config.face, self.config.output
-        photo = even_size(limit_size(load_image(image), face.max_side))
+        photo = even_size(limit_size(load_image(image, max_pixels=face.max_pixels), face.max_side))
         portrait = analyze_face(photo, face_index=face.face_index)
         if out.size is not None:
             crop = face_crop(portrait.face, portrait.size, size=out.size, face_expand_ratio=face.face_expand_ratio)

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from .errors import InputError, MotionError
+from .transcript import read_transcript
 
 BACKENDS = ("warp", "hallo")
 DEVICES = ("auto", "cuda", "mps", "cpu")
@@ -42,6 +43,7 @@ class FaceConfig:
     face_index: int | None = knob(None, "face to animate when the photo has several, numbered from 0 left to right (default: the largest)", metavar="N")
     face_expand_ratio: float = knob(1.2, "the face region is the face's landmark box enlarged this much (Hallo's 1.2); a --size crop is twice the face region", bounds=(1.0, 3.0))
     max_side: int = knob(1920, "photos larger than this are scaled down so their longer side has this many pixels", metavar="PX", bounds=(128, 8192))
+    max_pixels: int = knob(150_000_000, "refuse photos of more pixels than this (width x height, read from the file's header before decoding)", metavar="N", bounds=(10_000, 1_000_000_000))
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,12 @@ class AnimateConfig:
             raise InputError("--backend hallo needs --weights DIR: the pretrained_models folder of Hallo's release")
         if self.backend.render_size is not None and self.backend.render_size % 8:
             raise InputError(f"--render-size {self.backend.render_size} must be a multiple of 8")
+        # Files named by options are checked now, before a photo is analysed or an output opened.
+        read_transcript(self.motion.transcript)
+        motion_file = self.motion.motion_file
+        if motion_file is not None and not Path(motion_file).is_file():
+            what = "is a folder" if Path(motion_file).is_dir() else "does not exist"
+            raise MotionError(f"--motion {motion_file} {what}: give a motion track made by `talkinghead motion`")
         return self
 
     def replace(self, **options: Any) -> AnimateConfig:

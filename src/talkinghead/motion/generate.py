@@ -7,12 +7,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from ..audio.features import analyze_audio
 from ..config import AnimateConfig
+from ..transcript import read_transcript
 from ..types import AudioClip, AudioFeatures, MotionTrack
 from .expression import expression_track
 from .lip import lip_curves
@@ -62,10 +61,3 @@ def _made_from_speech(clip: AudioClip, config: AnimateConfig) -> MotionTrack:
     m = config.motion
     features = analyze_audio(clip, config.output.fps, transcript=read_transcript(m.transcript))
     return generate_motion(features, seed=m.seed, gaze=m.gaze, emotion=m.emotion, emotion_intensity=m.emotion_intensity)
-
-
-def read_transcript(value: str | None) -> str | None:
-    """--transcript takes the words themselves or a text file holding them."""
-    if value and len(value) < 4096 and Path(value).is_file():
-        return Path(value).read_text(encoding="utf-8", errors="replace")
-    return value
