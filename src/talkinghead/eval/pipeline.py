@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..audio.decode import load_audio
+from ..audio.decode import from_first_frame, load_audio
 from ..errors import FaceError, InputError, TalkingHeadError
 from ..image import load_image
 from ..types import AudioClip
@@ -184,8 +184,8 @@ def _speech(audio, video: Path, info: MediaInfo) -> tuple[AudioClip | None, str 
         return audio, "audio array"
     if audio is not None:
         return load_audio(audio, max_duration=None), str(audio)
-    if info.has_audio:
-        return load_audio(video, max_duration=None), "the video's own sound"
+    if info.has_audio:  # on the player's clock: a stream that starts late is measured late
+        return from_first_frame(load_audio(video, max_duration=None), info), "the video's own sound"
     log.warning("%s has no sound and no --audio was given: lip sync is not measured", video.name)
     return None, None
 
