@@ -182,9 +182,11 @@ def _encode_args(
     video_out = ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p", "-colorspace", "smpte170m", "-color_range", "tv"]
     audio_out = ["-c:a", "aac", "-b:a", "192k"] if audio is not None else []
     # -f mp4 whatever the file name says; faststart puts the index first so playback starts at
-    # once. A stream cannot be rewritten: an empty index first, then self-contained fragments.
+    # once. A stream cannot be rewritten: an index first, then self-contained fragments;
+    # delay_moov writes the index once the first fragment is known, with the edit lists that
+    # start video and sound together (without it the first frame shows 2 frames late).
     if output is None:
-        container = ["-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-f", "mp4", "pipe:1"]
+        container = ["-movflags", "+frag_keyframe+empty_moov+delay_moov+default_base_moof", "-f", "mp4", "pipe:1"]
     else:
         container = ["-movflags", "+faststart", "-f", "mp4", str(output)]
     return ["-y", "-loglevel", "error", *video_in, *audio_in, *video_out, *audio_out, *container]
