@@ -83,11 +83,12 @@ def _run_motion(args: argparse.Namespace) -> int:
     from .audio.decode import load_audio
     from .config import AnimateConfig
     from .motion.generate import motion_for
-    from .motion.track_io import save_motion
+    from .motion.track_io import save_motion, track_format
     from .video.writer import check_output_path
 
     config = AnimateConfig.from_options(**{name: getattr(args, name) for name in MOTION_OPTIONS})
     path = check_output_path(args.output, inputs=[args.audio])
+    track_format(path)  # a name that is neither .json nor .csv fails before the analysis
     clip = load_audio(args.audio, max_duration=config.output.max_duration)
     track = motion_for(clip, config)
     save_motion(track, path)
