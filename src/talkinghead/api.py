@@ -17,7 +17,7 @@ from .config import AnimateConfig, BackendConfig, FaceConfig
 from .errors import ModelError
 from .face.analysis import analyze_face
 from .face.crop import crop_portrait, face_crop
-from .image import even_size, limit_size, load_image
+from .image import portrait_photo
 from .motion.generate import motion_for
 from .render.warp.renderer import WarpRenderer
 from .types import AudioClip, Face, MotionTrack, Portrait
@@ -52,7 +52,7 @@ class Animator:
 
     def _load_portrait(self, image: ImageInput) -> Portrait:
         face, out = self.config.face, self.config.output
-        photo = even_size(limit_size(load_image(image, max_pixels=face.max_pixels), face.max_side))
+        photo = portrait_photo(image, max_pixels=face.max_pixels, max_side=face.max_side)
         portrait = analyze_face(photo, face_index=face.face_index)
         if out.size is not None:
             crop = face_crop(portrait.face, portrait.size, size=out.size, face_expand_ratio=face.face_expand_ratio)

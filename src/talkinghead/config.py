@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, MotionError
+from .errors import InputError
 from .transcript import read_transcript
 
 BACKENDS = ("warp", "hallo")
@@ -97,10 +97,10 @@ class AnimateConfig:
             raise InputError(f"--render-size {self.backend.render_size} must be a multiple of 8")
         # Files named by options are checked now, before a photo is analysed or an output opened.
         read_transcript(self.motion.transcript)
-        motion_file = self.motion.motion_file
-        if motion_file is not None and not Path(motion_file).is_file():
-            what = "is a folder" if Path(motion_file).is_dir() else "does not exist"
-            raise MotionError(f"--motion {motion_file} {what}: give a motion track made by `talkinghead motion`")
+        if self.motion.motion_file is not None:
+            from .motion.track_io import load_motion
+
+            load_motion(self.motion.motion_file)  # read in full: a damaged track fails here, not mid-render
         return self
 
     def replace(self, **options: Any) -> AnimateConfig:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, features
 
 from .config import FaceConfig
 from .errors import ImageError
@@ -32,6 +32,7 @@ log = logging.getLogger("talkinghead")
 
 FORMATS_HINT = "give a JPEG, PNG, WebP, BMP or TIFF photo"
 MAX_PIXELS = FaceConfig.max_pixels  # the --max-pixels default
+MIN_SIDE = 64  # px: a photo must hold the smallest face analysis takes (face.analysis.MIN_FACE_SIZE)
 HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
 AVIF_BRANDS = {b"avif", b"avis"}
 
@@ -47,6 +48,22 @@ def load_image(source: str | os.PathLike | np.ndarray, *, max_pixels: int | None
     if isinstance(source, np.ndarray):
         return _from_array(source, "the image array")
     return _from_array(_read_file(Path(source), max_pixels), Path(source).name)
+
+
+def portrait_photo(
+    source: str | os.PathLike | np.ndarray, *, max_pixels: int | None = MAX_PIXELS, max_side: int, min_side: int = MIN_SIDE
+) -> np.ndarray:
+    """The photo as face analysis takes it: loaded (see load_image), checked to hold at least
+    `min_side` pixels each way, scaled down to `max_side`, trimmed to even sides."""
+    image = load_image(source, max_pixels=max_pixels)
+    height, width = image.shape[:2]
+    if min(height, width) < min_side:
+        name = Path(source).name if not isinstance(source, np.ndarray) else "the image array"
+        raise ImageError(
+            f"{name} is {width}x{height} pixels; a face needs at least {min_side} px across: "
+            f"give a photo of at least {min_side}x{min_side} pixels (256 or more works best)"
+        )
+    return even_size(limit_size(image, max_side))
 
 
 def limit_size(image: np.ndarray, max_side: int) -> np.ndarray:
@@ -121,7 +138,7 @@ def _open(path: Path, max_pixels: int | None) -> Image.Image:
             pixels = re.search(r"\((\d+) pixels\)", str(error))
             count = int(pixels[1]) if pixels else None
             if max_pixels is not None and (count is None or count > max_pixels):
-                _refuse_size(path.name, f"{count / 1e6:,.0f} MP" if count else "larger than Pillow allows", max_pixels)
+                _refuse_size(path.name, _megapixels(count) if count else "larger than Pillow allows", max_pixels)
         # Above Pillow's own limit but within the caller's: open with Pillow's check lifted.
         limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
         try:
@@ -132,19 +149,23 @@ def _open(path: Path, max_pixels: int | None) -> Image.Image:
 
 def _check_pixels(name: str, width: int, height: int, max_pixels: int | None) -> None:
     if max_pixels is not None and width * height > max_pixels:
-        _refuse_size(name, f"{width}x{height} pixels ({width * height / 1e6:,.0f} MP)", max_pixels)
+        _refuse_size(name, f"{width}x{height} pixels ({_megapixels(width * height)})", max_pixels)
 
 
 def _refuse_size(name: str, size: str, max_pixels: int) -> None:
     raise ImageError(
-        f"{name} is {size}, more than the limit of {max_pixels / 1e6:,.0f} MP (--max-pixels): "
+        f"{name} is {size}, more than the limit of {_megapixels(max_pixels)} (--max-pixels): "
         "scale it down (e.g. to 4000 px on its longer side) or raise --max-pixels"
     )
 
 
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:,.0f} MP" if pixels >= 10e6 else f"{pixels / 1e6:.2g} MP"
+
+
 def _register_heif() -> None:
     """Let Pillow read HEIC/HEIF photos when pillow-heif is installed (once)."""
-    global _heif_checked
+    global _heif_checked, _heif_registered
     if _heif_checked:
         return
     _heif_checked = True
@@ -153,19 +174,23 @@ def _register_heif() -> None:
     except ImportError:
         return
     register_heif_opener()
+    _heif_registered = True
 
 
-_heif_checked = False
+_heif_checked = _heif_registered = False
 
 
 def _not_an_image(path: Path) -> str:
     """Why Pillow could not identify `path`, and what to do: the rest of a one-line message."""
     with path.open("rb") as file:
         head = file.read(512)
-    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+    brand = head[8:12] if head[4:8] == b"ftyp" else None
+    if brand in HEIF_BRANDS and not _heif_registered:
         return "is a HEIC/HEIF photo, which this installation cannot read: pip install pillow-heif, or convert it to JPEG"
-    if head[4:8] == b"ftyp" and head[8:12] in AVIF_BRANDS:
+    if brand in AVIF_BRANDS and not features.check("avif"):
         return "is an AVIF photo, which this Pillow cannot read: install a Pillow built with AVIF (pip install -U pillow), or convert it to JPEG"
+    if brand in HEIF_BRANDS | AVIF_BRANDS:
+        return "is a damaged HEIF/AVIF photo: save or export it again"
     text = _as_text(head)
     if path.suffix.lower() in (".svg", ".svgz") or (text is not None and re.search(r"<svg[\s>]", text)):
         return f"is an SVG drawing, not a photo: convert it to PNG first (e.g. rsvg-convert -w 1024 -o photo.png {path.name})"

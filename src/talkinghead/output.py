@@ -54,7 +54,7 @@ def check_output_path(
     if kind == "link to nothing":
         raise OutputError(f"{output} is a symbolic link to {os.readlink(given)}, which does not exist: create the target or remove the link")
     if kind == "folder":
-        raise OutputError(f"{output} is a folder: give a file name, e.g. {given / 'talking.mp4'}")
+        raise OutputError(f"{output} is a folder: give a file name (inside it, or another)")
     if kind in ("block device", "socket", "other"):
         raise OutputError(f"{output} is a {kind}, not a file: give a file name")
     if kind in ("character device", "FIFO"):
@@ -65,8 +65,9 @@ def check_output_path(
     if kind == "file" and not os.access(path, os.W_OK):
         raise OutputError(f"{output} is read-only: choose another output path or make it writable (chmod u+w)")
     if not path.parent.is_dir():
-        what = "is not a folder" if path.parent.exists() else "does not exist"
-        raise OutputError(f"the folder {path.parent} {what}: create it or choose another output path")
+        if path.parent.exists():
+            raise OutputError(f"{path.parent} is not a folder: choose another output path")
+        raise OutputError(f"the folder {path.parent} does not exist: create it or choose another output path")
     if not os.access(path.parent, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write in {path.parent} (permission denied): choose another output folder")
     for source in inputs:

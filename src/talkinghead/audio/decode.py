@@ -101,8 +101,10 @@ def _check_stream(info: MediaInfo, name: str) -> None:
     if channels is not None and channels > MAX_CHANNELS:
         raise AudioError(
             f"{name} has {channels} audio channels; talkinghead takes at most {MAX_CHANNELS}: "
-            f"mix the voice down to mono or stereo (e.g. ffmpeg -i {name} -ac 2 speech.wav)"
+            f"mix the voice down to mono or stereo (e.g. ffmpeg -i {name} -ac 2 {Path(name).stem}-stereo.wav)"
         )
+    if info.audio_codec in (None, "none"):
+        raise AudioError(f"{name} states an audio format ffmpeg does not know: export the recording again as WAV, MP3 or FLAC")
 
 
 def _from_array(samples: np.ndarray, rate: int, *, max_duration: float | None) -> AudioClip:

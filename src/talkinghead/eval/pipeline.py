@@ -172,7 +172,7 @@ def _video_info(path: Path) -> MediaInfo:
     try:
         info = probe_media(path)
     except TalkingHeadError:
-        raise InputError(f"{path.name} is damaged or not a video ffmpeg can read") from None
+        raise InputError(f"{path.name} is damaged or not a video ffmpeg can read: give an MP4, MOV, MKV or WebM video") from None
     if not info.has_video or not info.width or not info.height:
         raise InputError(f"{path.name} has no video stream: give a talking-head video")
     return info
