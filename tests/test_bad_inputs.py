@@ -48,7 +48,7 @@ from bad_inputs import (
     with_bad_crc,
     write,
 )
-from media import PORTRAIT, colour_bars, make_media, sine, write_wav
+from media import PORTRAIT, SPEECH, colour_bars, make_media, sine, write_wav
 
 from talkinghead.cli import main
 from talkinghead.video.ffmpeg import probe_media
@@ -488,13 +488,17 @@ def test_an_existing_output_survives_a_failed_run(tmp_path, monkeypatch, capfd):
 
 
 def test_a_transcript_that_cannot_be_aligned_falls_back_to_recognition(tmp_path, monkeypatch, capfd):
-    """Words where there is only a tone: the whole clip falls back to recognition, with a warning."""
+    """Words that are not what is said: the whole clip is recognised instead, with a warning."""
     monkeypatch.chdir(tmp_path)
+    speech = write(tmp_path / "speech.wav", SPEECH.read_bytes())
     words = write(tmp_path / "words.txt", "Zyxwv qqq, ### 1234!".encode())
-    code, _, err = run_in_process(["motion", tone(tmp_path, seconds=1.0), "-o", "track.json", "--transcript", words], capfd)
+    code, _, err = run_in_process(["motion", speech, "-o", "aligned.json", "--transcript", words], capfd)
     assert code == 0, err
-    assert "Traceback" not in err
-    assert json.loads((tmp_path / "track.json").read_text())["frames"] == 25
+    assert "forced alignment failed for" in err and "using phone recognition there" in err
+    code, _, err = run_in_process(["motion", speech, "-o", "recognized.json"], capfd)
+    assert code == 0, err
+    aligned, recognized = (json.loads((tmp_path / name).read_text()) for name in ("aligned.json", "recognized.json"))
+    np.testing.assert_allclose(aligned["lip"], recognized["lip"], atol=1e-4)  # the same mouth as without a transcript
 
 
 # --- real processes: exit codes and no traceback end to end ------------------------------------

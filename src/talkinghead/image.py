@@ -97,6 +97,16 @@ def _read_file(path: Path, max_pixels: int | None) -> np.ndarray:
     if path.stat().st_size == 0:
         raise ImageError(f"{path.name} is empty (0 bytes): {FORMATS_HINT}")
     _register_heif()
+    with warnings.catch_warnings(record=True) as caught:  # Pillow's complaints, as one log line each
+        warnings.simplefilter("always")
+        pixels = _decode(path, max_pixels)  # when it fails, its error alone is what the user reads
+    for warning in caught:
+        if not issubclass(warning.category, Image.DecompressionBombWarning):
+            log.warning("%s: %s", path.name, str(warning.message).strip().splitlines()[0])
+    return pixels
+
+
+def _decode(path: Path, max_pixels: int | None) -> np.ndarray:
     try:
         with _open(path, max_pixels) as img:
             _check_pixels(path.name, *img.size, max_pixels)

@@ -58,6 +58,7 @@ class VideoWriter:
         self._stream = is_stream(self.path)
         self._partial = None if self._stream else partial_path(self.path)
         self._killed = False  # by us: abort() or a broken pipe, not from outside
+        self._finished = False  # closed or aborted
         self._frames_dir = Path(frames_dir) if frames_dir is not None else None
         if self._frames_dir is not None:
             self._frames_dir.mkdir(parents=True, exist_ok=True)
@@ -84,7 +85,7 @@ class VideoWriter:
         if not isinstance(frame, np.ndarray) or frame.shape != (height, width, 3) or frame.dtype != np.uint8:
             got = f"{frame.shape} {frame.dtype}" if isinstance(frame, np.ndarray) else type(frame).__name__
             raise ValueError(f"frame is {got}; this video takes ({height}, {width}, 3) uint8 RGB frames")
-        if self._process.returncode is not None:
+        if self._finished:
             raise ValueError("this VideoWriter was already closed or aborted")
         pixels = np.ascontiguousarray(frame)
         # BT.601 video-range YUV 4:2:0 made here (SIMD, ~1 ms at 1.5 MP) halves what goes down
@@ -102,7 +103,7 @@ class VideoWriter:
 
     def close(self) -> Path:
         """Finish the video and move it onto `path`; returns `path`."""
-        if self._process.returncode is not None:
+        if self._finished:
             raise ValueError("this VideoWriter was already closed or aborted")
         if self.frames_written == 0:
             self.abort()
@@ -118,8 +119,11 @@ class VideoWriter:
         return self.path
 
     def abort(self) -> None:
-        """Stop ffmpeg and remove every trace of this video; a file already at `path` stays as it was."""
-        if self._process.returncode is None:
+        """Stop ffmpeg and remove every trace of this video; a file already at `path` stays as it was.
+
+        A stream cannot be taken back: its reader has what was written so far.
+        """
+        if self._process.poll() is None:
             self._killed = True
             self._process.kill()
             self._process.wait()
@@ -158,6 +162,7 @@ class VideoWriter:
             self._process.stdin.close()
 
     def _cleanup(self) -> None:
+        self._finished = True
         self._close_stdin()
         self._stderr.close()
         if self._wav is not None:
