@@ -267,6 +267,8 @@ REFUSED = [
     Case("output folder missing", _out(lambda d: "no/such/out.mp4"), "does not exist"),
     Case("output under a file", _out(_under_a_file), "is not a folder"),
     Case("output is the photo", lambda d: _animate(portrait(d), tone(d), output="photo.png"), "is the input"),
+    Case("output is the motion track", lambda d: _animate(portrait(d), tone(d), "--motion", write(d / "track.json", motion_json(motion_document())), output="track.json"), "is the input track.json"),
+    Case("motion output is the transcript", lambda d: ["motion", tone(d), "-o", write(d / "words.csv", b"hello there\n"), "--transcript", "words.csv"], "is the input words.csv"),
     Case("output a hard link to the speech", lambda d: _animate(portrait(d), tone(d), output=_hard_link_to_speech(d)), "is the input"),
     Case("output a dangling symlink", _out(lambda d: os.symlink("gone/out.mp4", d / "latest.mp4") or "latest.mp4"), "does not exist"),
     Case("output a symlink loop", _out(lambda d: os.symlink("loop.mp4", d / "loop.mp4") or "loop.mp4"), "leads back to itself"),

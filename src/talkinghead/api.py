@@ -100,7 +100,7 @@ class Animator:
     def animate(self, audio: AudioInput, output: str | os.PathLike, *, progress: bool = True, **overrides: Any) -> Path:
         """Write the talking-head video of `audio` to `output` (MP4); returns its path."""
         config = self._config_for_call(overrides)
-        inputs = [p for p in (self.image_path, _path_of(audio)) if p is not None]
+        inputs = [p for p in (self.image_path, _path_of(audio)) if p is not None] + config.input_files()
         path = check_output_path(output, inputs=inputs)
         clip = self.load_audio(audio, **overrides)
         out = config.output

@@ -87,7 +87,7 @@ def _run_motion(args: argparse.Namespace) -> int:
     from .video.writer import check_output_path
 
     config = AnimateConfig.from_options(**{name: getattr(args, name) for name in MOTION_OPTIONS})
-    path = check_output_path(args.output, inputs=[args.audio])
+    path = check_output_path(args.output, inputs=[args.audio, *config.input_files()])
     track_format(path)  # a name that is neither .json nor .csv fails before the analysis
     clip = load_audio(args.audio, max_duration=config.output.max_duration)
     track = motion_for(clip, config)

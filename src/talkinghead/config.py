@@ -103,6 +103,14 @@ class AnimateConfig:
             load_motion(self.motion.motion_file)  # read in full: a damaged track fails here, not mid-render
         return self
 
+    def input_files(self) -> list[Path]:
+        """The files options name (--motion, a --transcript file): outputs must not replace them."""
+        files = [self.motion.motion_file] if self.motion.motion_file is not None else []
+        transcript = self.motion.transcript
+        if transcript and len(transcript) < 4096 and "\0" not in transcript and Path(transcript).expanduser().is_file():
+            files.append(Path(transcript).expanduser())
+        return files
+
     def replace(self, **options: Any) -> AnimateConfig:
         """A copy with some flat options changed; unknown names raise TypeError."""
         groups = {g.name: getattr(self, g.name) for g in dataclasses.fields(self)}
