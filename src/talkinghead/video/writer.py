@@ -62,11 +62,13 @@ class VideoWriter:
         self._frames_dir = Path(frames_dir) if frames_dir is not None else None
         if self._frames_dir is not None:
             self._frames_dir.mkdir(parents=True, exist_ok=True)
-        self._wav = _temporary_wav(audio) if audio is not None and audio.source is None else None
-        audio_file = self._wav or (audio.source if audio is not None else None)
-        self._stderr = tempfile.TemporaryFile()  # a file, not a pipe: a full pipe would stall ffmpeg
+        # A FIFO blocks here until its reader opens it; nothing else exists yet to clean up.
         stream = open_stream(self.path) if self._stream else None
+        self._wav = None
         try:
+            self._wav = _temporary_wav(audio) if audio is not None and audio.source is None else None
+            audio_file = self._wav or (audio.source if audio is not None else None)
+            self._stderr = tempfile.TemporaryFile()  # a file, not a pipe: a full pipe would stall ffmpeg
             # A session of its own: Ctrl-C reaches Python only, which then stops ffmpeg and cleans up.
             self._process = subprocess.Popen(
                 ffmpeg_command(_encode_args(self._partial, self.size, fps, audio_file, crf, preset)),
@@ -75,6 +77,10 @@ class VideoWriter:
                 stderr=self._stderr,
                 start_new_session=True,
             )
+        except BaseException:
+            if self._wav is not None:
+                self._wav.unlink(missing_ok=True)
+            raise
         finally:
             if stream is not None:
                 os.close(stream)  # ffmpeg holds its own copy: the reader sees the end when ffmpeg exits
