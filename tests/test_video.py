@@ -331,3 +331,15 @@ def test_ffmpeg_killed_from_outside_is_named(tmp_path):
             video.write(frame)
         video.close()
     assert caught.value.exit_code == 1 and os.listdir(tmp_path) == []
+
+
+def test_the_writer_itself_never_replaces_a_device_or_a_link(tmp_path):
+    """Without check_output_path: a link's target is written, a non-file is refused."""
+    (tmp_path / "real.mp4").write_bytes(b"old")
+    os.symlink("real.mp4", tmp_path / "link.mp4")
+    _write(tmp_path / "link.mp4", _frames(2))
+    assert os.path.islink(tmp_path / "link.mp4") and len(list(read_frames(tmp_path / "real.mp4"))) == 2
+    os.mkdir(tmp_path / "folder.mp4")
+    with pytest.raises(OutputError, match="not replaced"):
+        VideoWriter(tmp_path / "folder.mp4", size=SIZE)
+    assert sorted(os.listdir(tmp_path)) == ["folder.mp4", "link.mp4", "real.mp4"]

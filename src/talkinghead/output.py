@@ -101,6 +101,16 @@ def open_stream(path: str | os.PathLike) -> int:
     return fd
 
 
+def file_target(path: str | os.PathLike) -> Path:
+    """The regular file that writing `path` replaces: links followed; OutputError when what is
+    there is not a regular file (a last guard for callers that skipped check_output_path)."""
+    target = Path(os.path.realpath(path))
+    kind = _kind(target)
+    if kind not in ("nothing", "file"):
+        raise OutputError(f"{path} is a {kind}, not a file: it is not replaced; give a file name")
+    return target
+
+
 def partial_path(path: Path) -> Path:
     """A fresh hidden name beside `path` for the file being written: .NAME.partial-XXXXXX.SUFFIX."""
     return path.with_name(f".{path.stem}.partial-{secrets.token_hex(3)}{path.suffix}")
@@ -143,6 +153,7 @@ def atomic_output(path: str | os.PathLike, *, newline: str | None = None) -> Ite
         except OSError as error:
             raise TalkingHeadError(f"cannot write into {path} ({error.strerror})") from None
         return
+    path = file_target(path)
     partial = partial_path(path)
     try:
         with open(partial, "x", encoding="utf-8", newline=newline) as file:

@@ -20,7 +20,7 @@ import numpy as np
 from scipy.io import wavfile
 
 from ..errors import MediaError, OutputError, TalkingHeadError
-from ..output import check_output_path, is_stream, open_stream, partial_path, replace_with
+from ..output import check_output_path, file_target, is_stream, open_stream, partial_path, replace_with
 from ..types import AudioClip
 from .ffmpeg import ffmpeg_command, last_line
 
@@ -56,7 +56,8 @@ class VideoWriter:
         self.size = (width, height)
         self.frames_written = 0
         self._stream = is_stream(self.path)
-        self._partial = None if self._stream else partial_path(self.path)
+        self._target = None if self._stream else file_target(self.path)  # a link's target is what is replaced
+        self._partial = None if self._stream else partial_path(self._target)
         self._killed = False  # by us: abort() or a broken pipe, not from outside
         self._finished = False  # closed or aborted
         self._frames_dir = Path(frames_dir) if frames_dir is not None else None
@@ -119,7 +120,7 @@ class VideoWriter:
             self._fail()
         try:
             if self._partial is not None:
-                replace_with(self._partial, self.path)
+                replace_with(self._partial, self._target)
         finally:
             self._cleanup()
         return self.path
