@@ -169,6 +169,16 @@ def _channel_row(value) -> list[list]:
     return [[0, 0.0, value], [1, 0.04, 0.0]]
 
 
+def _folder(d: Path, name: str) -> str:
+    (d / name).mkdir()
+    return name
+
+
+def _link(d: Path, name: str, target: str) -> str:
+    os.symlink(target, d / name)
+    return name
+
+
 def _hard_link_to_speech(d: Path) -> str:
     os.link(d / "speech.wav", d / "alias.mp4")
     return "alias.mp4"
@@ -187,9 +197,9 @@ def _block_device(d: Path) -> str:
     return "disk"
 
 
-def _eval_args(video_data: bytes, name: str = "clip.mp4", *extra) -> Callable[[Path], list]:
+def _eval_args(video_data: bytes, name: str = "clip.mp4") -> Callable[[Path], list]:
     def build(d: Path) -> list:
-        return ["eval", write(d / name, video_data), "-o", "report.json", *extra]
+        return ["eval", write(d / name, video_data), "-o", "report.json"]
 
     return build
 
@@ -241,7 +251,7 @@ REFUSED = [
     Case("image SVG named .png", _img(SVG, "drawing.png"), "SVG"),
     Case("image HEIC", _img(iso_media(b"heic"), "phone.heic"), "HEIC" if not _has_heif() else "damaged"),
     Case("image AVIF that is damaged", _img(iso_media(b"avif"), "photo.avif"), "damaged"),
-    Case("image a folder", lambda d: _animate((d / "photos").mkdir() or "photos", tone(d)), "is a folder"),
+    Case("image a folder", lambda d: _animate(_folder(d, "photos"), tone(d)), "is a folder"),
     Case("image a FIFO", _img(fifo, "photo.png"), "not a regular file"),
     Case("image with no face", _img(lambda p: write(p, png_of(400, 300, (120, 140, 160))), "wall.png"), "no face"),
     # --- the speech ----------------------------------------------------------------------------
@@ -259,19 +269,19 @@ REFUSED = [
     Case("audio a photo", lambda d: _animate(portrait(d), portrait(d, "speech.png")), "no audio track"),
     Case("audio subtitles only", _aud(SUBTITLES, "speech.srt"), "no audio track"),
     Case("audio a silent video", lambda d: _animate(portrait(d), make_media(d / "silent.mp4", *colour_bars(seconds=0.2))), "no audio track"),
-    Case("audio a folder", lambda d: _animate(portrait(d), (d / "takes").mkdir() or "takes"), "is a folder"),
+    Case("audio a folder", lambda d: _animate(portrait(d), _folder(d, "takes")), "is a folder"),
     Case("audio a FIFO", _aud(fifo, "speech.wav"), "not a regular file"),
     Case("audio longer than --max-duration", lambda d: _animate(portrait(d), tone(d, seconds=2.0), "--max-duration", "1"), "lasts 0:02; the limit is 0:01 (--max-duration)"),
     # --- the output ----------------------------------------------------------------------------
-    Case("output a folder", _out(lambda d: (d / "videos").mkdir() or "videos"), "is a folder"),
+    Case("output a folder", _out(lambda d: _folder(d, "videos")), "is a folder"),
     Case("output folder missing", _out(lambda d: "no/such/out.mp4"), "does not exist"),
     Case("output under a file", _out(_under_a_file), "is not a folder"),
     Case("output is the photo", lambda d: _animate(portrait(d), tone(d), output="photo.png"), "is the input"),
     Case("output is the motion track", lambda d: _animate(portrait(d), tone(d), "--motion", write(d / "track.json", motion_json(motion_document())), output="track.json"), "is the input track.json"),
     Case("motion output is the transcript", lambda d: ["motion", tone(d), "-o", write(d / "words.csv", b"hello there\n"), "--transcript", "words.csv"], "is the input words.csv"),
     Case("output a hard link to the speech", lambda d: _animate(portrait(d), tone(d), output=_hard_link_to_speech(d)), "is the input"),
-    Case("output a dangling symlink", _out(lambda d: os.symlink("gone/out.mp4", d / "latest.mp4") or "latest.mp4"), "does not exist"),
-    Case("output a symlink loop", _out(lambda d: os.symlink("loop.mp4", d / "loop.mp4") or "loop.mp4"), "leads back to itself"),
+    Case("output a dangling symlink", _out(lambda d: _link(d, "latest.mp4", "gone/out.mp4")), "does not exist"),
+    Case("output a symlink loop", _out(lambda d: _link(d, "loop.mp4", "loop.mp4")), "leads back to itself"),
     Case("output a socket", _out(lambda d: unix_socket(Path("out.sock"))), "is a socket"),
     Case("output a block device", _out(_block_device), "block device"),
     # --- options that name files ---------------------------------------------------------------
@@ -295,7 +305,7 @@ REFUSED = [
     Case("option --max-pixels out of range", lambda d: _animate(portrait(d), tone(d), "--max-pixels", "5"), "--max-pixels 5 is out of range"),
     # --- motion --------------------------------------------------------------------------------
     Case("motion output named .txt", _out(lambda d: "track.txt", "motion"), "name the file .json or .csv"),
-    Case("motion output a folder", _out(lambda d: (d / "tracks").mkdir() or "tracks", "motion"), "is a folder"),
+    Case("motion output a folder", _out(lambda d: _folder(d, "tracks"), "motion"), "is a folder"),
     Case("motion speech of random bytes", lambda d: ["motion", write(d / "speech.ogg", b"OggS" + random_bytes(3000, 5)), "-o", "track.json"], "speech.ogg"),
     Case("motion transcript a missing file", lambda d: ["motion", tone(d), "-o", "track.json", "--transcript", "../script.srt"], "no such file"),
     # --- eval ----------------------------------------------------------------------------------
@@ -305,7 +315,7 @@ REFUSED = [
     Case("eval a WAV as the video", lambda d: ["eval", tone(d), "-o", "report.json"], "no video stream"),
     Case("eval report to /dev/null", _out(lambda d: "/dev/null", "eval"), "give a file name"),
     Case("eval report to -", _out(lambda d: "-", "eval"), "standard output"),
-    Case("eval report a folder", _out(lambda d: (d / "reports").mkdir() or "reports", "eval"), "is a folder"),
+    Case("eval report a folder", _out(lambda d: _folder(d, "reports"), "eval"), "is a folder"),
     Case("eval --audio missing", _eval_with(lambda d: ["--audio", "speach.wav"]), "does not exist"),
     Case("eval --reference 1x1", _eval_with(lambda d: ["--reference", write(d / "dot.png", png_stating(1, 1))]), "no face found in the reference photo"),
     Case("eval a video with no face", lambda d: ["eval", _clip(d), "-o", "report.json"], "no face"),
@@ -335,7 +345,7 @@ def test_the_corpus_is_large_enough():
 # --- valid odd inputs: the sensible result -----------------------------------------------------
 
 
-def _playable(data_or_path: bytes | Path, tmp_path: Path, *, frames: int | None = None):
+def _playable(data_or_path: bytes | Path, tmp_path: Path):
     """MediaInfo of an MP4 with a video and a sound stream."""
     path = data_or_path if isinstance(data_or_path, Path) else tmp_path / "received.mp4"
     if not isinstance(data_or_path, Path):
