@@ -178,3 +178,67 @@ def test_too_long_array():
 )
 def test_bad_arrays(samples, rate, words):
     assert words in _error((samples, rate))
+
+
+# --- the player's clock: start times and edit lists ------------------------------------------
+
+
+def _first_sound(clip, threshold: float = 0.05) -> float:
+    """Seconds until the first sample louder than `threshold`."""
+    return float(np.flatnonzero(np.abs(clip.samples) > threshold)[0]) / clip.rate
+
+
+def test_a_late_audio_stream_starts_with_silence(tmp_path, media):
+    """-itsoffset 0.5 on the sound: a player plays 0.5 s of silence first, so does the decoder."""
+    tone = media("tone.wav", *sine(seconds=1.0))
+    path = media("late.mp4", *colour_bars(seconds=1.5), "-itsoffset", "0.5", "-i", str(tone),
+                 "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-pix_fmt", "yuv420p")
+    clip = load_audio(path, max_duration=None)
+    assert 0.45 < _first_sound(clip) < 0.52 and not clip.samples[: int(0.4 * ANALYSIS_RATE)].any()
+    assert abs(clip.duration - 1.5) < 0.08
+    assert abs(peak_frequency(clip.samples[8000:], clip.rate) - 440) < 3
+
+
+def test_an_audio_file_starts_when_it_starts(media, tmp_path):
+    """A recording that states a start time of its own is not padded: the player's clock starts with it."""
+    tone = media("tone.wav", *sine(seconds=1.0))
+    path = media("offset.mkv", "-itsoffset", "0.3", "-i", str(tone), "-c:a", "flac")
+    clip = load_audio(path, max_duration=None)
+    assert _first_sound(clip) < 0.01 and abs(clip.duration - 1.0) < 0.01
+
+
+def test_the_video_delay_is_cut_for_eval(media):
+    from talkinghead.audio.decode import from_first_frame
+    from talkinghead.video.ffmpeg import probe_media
+
+    tone = media("tone.wav", *sine(seconds=1.0))
+    path = media("late_picture.mkv", "-itsoffset", "0.4", *colour_bars(seconds=1.0), "-i", str(tone),
+                 "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "flac")
+    info = probe_media(path)
+    assert abs(info.video_delay - 0.4) < 0.01 and info.audio_delay == 0
+    clip = from_first_frame(load_audio(path, max_duration=None), info)
+    assert abs(clip.duration - 0.6) < 0.03  # the sound from the first frame on
+
+
+@pytest.mark.parametrize("channels, words", [(12, "12 audio channels"), (16, "16 audio channels"), (0, "0 audio channels")])
+def test_channel_counts_beyond_a_recording(tmp_path, channels, words):
+    import struct
+
+    block = max(1, channels) * 2
+    fmt = struct.pack("<HHIIHH", 1, channels, 16_000, 16_000 * block, block, 16)
+    data = bytes(block * 160)
+    body = b"WAVEfmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    (tmp_path / "many.wav").write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    assert words in _error(tmp_path / "many.wav")
+
+
+def test_eight_channels_are_mixed_down(media):
+    clip = load_audio(media("surround.wav", *sine(channels=8, seconds=0.5)), max_duration=None)
+    assert abs(peak_frequency(clip.samples, clip.rate) - 440) < 3
+
+
+def test_a_pipe_is_refused(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "speech.wav")
+    assert "not a regular file" in _error(tmp_path / "speech.wav")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import warnings
+
 import cv2
 import numpy as np
 import pytest
@@ -244,3 +246,77 @@ def test_even_size(shape):
     trimmed = even_size(image)
     assert trimmed.shape[:2] == expected and trimmed.flags.c_contiguous
     np.testing.assert_array_equal(trimmed, image[: expected[0], : expected[1]])
+
+
+# --- hardening: limits, animations, other formats ---------------------------------------------
+
+
+def test_the_minimum_photo_holds_the_minimum_face():
+    from talkinghead.face.analysis import MIN_FACE_SIZE
+    from talkinghead.image import MIN_SIDE
+
+    assert MIN_SIDE == MIN_FACE_SIZE
+
+
+def test_a_photo_too_small_for_a_face_is_named_with_its_size():
+    from talkinghead.image import portrait_photo
+
+    with pytest.raises(ImageError, match=r"the image array is 40x30 pixels; a face needs at least 64 px"):
+        portrait_photo(np.zeros((30, 40, 3), np.uint8), max_side=1920)
+    assert portrait_photo(np.zeros((65, 101, 3), np.uint8), max_side=1920).shape == (64, 100, 3)
+
+
+def _png_stating(path, width, height):
+    import struct
+    import zlib
+
+    Image.new("L", (1, 1)).save(path)
+    data = bytearray(path.read_bytes())
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_the_pixel_limit_is_ours_not_pillows(tmp_path):
+    path = _png_stating(tmp_path / "big.png", 15_000, 15_000)  # 225 MP: past Pillow's own error limit
+    assert "15,000" not in _error(path) and "225 MP" in _error(path)
+    with pytest.raises(ImageError, match="more than the limit of 0.01 MP"):
+        load_image(_png_stating(tmp_path / "small.png", 200, 200), max_pixels=10_000)
+    # Raised past Pillow's limit, the header passes and the (missing) pixels are what fails.
+    limit = Image.MAX_IMAGE_PIXELS
+    with pytest.raises(ImageError, match="damaged or truncated"):
+        load_image(path, max_pixels=300_000_000)
+    assert Image.MAX_IMAGE_PIXELS == limit  # Pillow's own setting is put back
+
+
+def test_an_animation_gives_its_first_frame(tmp_path, caplog):
+    frames = [Image.new("RGB", (8, 8), colour) for colour in ((200, 10, 10), (10, 200, 10), (10, 10, 200))]
+    frames[0].save(tmp_path / "wave.gif", save_all=True, append_images=frames[1:], duration=100)
+    with caplog.at_level("WARNING", logger="talkinghead"):
+        image = load_image(tmp_path / "wave.gif")
+    assert tuple(image[4, 4]) == (200, 10, 10)
+    assert "wave.gif holds 3 frames" in caplog.text
+
+
+@pytest.mark.skipif(not __import__("PIL.features").features.check("avif"), reason="this Pillow reads no AVIF")
+def test_avif_is_read(tmp_path):
+    Image.new("RGB", (16, 16), (30, 120, 200)).save(tmp_path / "photo.avif", quality=95)
+    assert np.abs(load_image(tmp_path / "photo.avif").astype(int) - (30, 120, 200)).max() < 12
+
+
+def test_damaged_exif_is_ignored(tmp_path, caplog):
+    path = tmp_path / "phone.jpg"
+    Image.new("RGB", (8, 6), (90, 90, 90)).save(path, exif=b"Exif\0\0MM\0*\0\0\0\x08\xff\xff")  # an IFD of 65535 entries, cut
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing reaches Python's warnings (several lines on stderr)...
+        with caplog.at_level("WARNING", logger="talkinghead"):
+            assert load_image(path).shape == (6, 8, 3)
+    assert "phone.jpg: Corrupt EXIF data" in caplog.text  # ...but one log line
+
+
+def test_svg_and_heic_say_what_to_do(tmp_path):
+    (tmp_path / "logo.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"/>')
+    assert "convert it to PNG" in _error(tmp_path / "logo.svg")
+    (tmp_path / "phone.heic").write_bytes(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + bytes(200))
+    assert "HEIC" in _error(tmp_path / "phone.heic") or "damaged" in _error(tmp_path / "phone.heic")

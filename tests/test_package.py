@@ -29,6 +29,8 @@ def test_readme_documents_every_option_with_its_default():
             default = "on" if f.default else "off"
         elif f.default is None:
             default = "off"
+        elif isinstance(f.default, int) and f.default >= 100_000:
+            default = f"{f.default:,}"  # 150,000,000, not 1.5e+08
         else:
             default = f.default if isinstance(f.default, str) else f"{f.default:g}"
         assert f"| {default} |" in row, f"README gives another default for {flag}: {row}"

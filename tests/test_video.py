@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -177,7 +179,7 @@ def test_no_partial_file_after_an_exception(tmp_path, speech, interruption):
         for frame in _frames(30):
             video.write(frame)
         # ffmpeg has started the file beside the output by now; it must not survive.
-        assert _wait_for(lambda: _leftovers(tmp_path) == [".talk.partial.mp4"])
+        assert _wait_for(lambda: [re.sub(r"-\w{6}", "", name) for name in _leftovers(tmp_path)] == [".talk.partial.mp4"])
         raise interruption
     assert output.read_bytes() == b"yesterday's video"
     assert _leftovers(tmp_path) == []
@@ -256,3 +258,88 @@ def test_output_is_an_input(tmp_path, monkeypatch):
 def test_output_folder_not_writable(tmp_path):
     (tmp_path / "locked").mkdir(mode=0o555)
     assert "permission denied" in _output_error(tmp_path / "locked" / "out.mp4")
+
+
+# --- outputs that are not new files ------------------------------------------------------------
+
+
+def test_streams_are_returned_as_given(tmp_path):
+    from talkinghead.output import STDOUT, is_stream
+
+    os.mkfifo(tmp_path / "pipe.mp4")
+    assert check_output_path("-") == STDOUT and is_stream(STDOUT)
+    assert check_output_path("/dev/null") == Path("/dev/null") and is_stream("/dev/null")
+    assert check_output_path(tmp_path / "pipe.mp4") == tmp_path / "pipe.mp4" and is_stream(tmp_path / "pipe.mp4")
+    assert not is_stream(tmp_path / "new.mp4")
+
+
+def test_a_symlink_resolves_to_its_target(tmp_path):
+    (tmp_path / "real.mp4").write_bytes(b"old")
+    os.symlink("real.mp4", tmp_path / "link.mp4")
+    assert check_output_path(tmp_path / "link.mp4") == tmp_path / "real.mp4"
+    os.symlink("gone.mp4", tmp_path / "dangling.mp4")
+    assert "does not exist" in _output_error(tmp_path / "dangling.mp4")
+
+
+@pytest.mark.parametrize("output", ["-", "/dev/null"])
+def test_commands_that_write_beside_their_output_refuse_streams(output):
+    assert "give a file name" in _output_error(output, streams=False)
+
+
+def test_the_video_streams_into_a_fifo(tmp_path):
+    import threading
+
+    os.mkfifo(tmp_path / "pipe.mp4")
+    received = []
+    reader = threading.Thread(target=lambda: received.append((tmp_path / "pipe.mp4").read_bytes()))
+    reader.start()
+    _write(tmp_path / "pipe.mp4", _frames(10), fps=25)
+    reader.join(timeout=30)
+    (tmp_path / "got.mp4").write_bytes(received[0])
+    assert len(list(read_frames(tmp_path / "got.mp4"))) == 10
+    assert sorted(os.listdir(tmp_path)) == ["got.mp4", "pipe.mp4"]
+
+
+def test_a_replaced_video_keeps_its_permissions(tmp_path):
+    (tmp_path / "talk.mp4").write_bytes(b"old")
+    (tmp_path / "talk.mp4").chmod(0o600)
+    _write(tmp_path / "talk.mp4", _frames(2))
+    assert (tmp_path / "talk.mp4").stat().st_mode & 0o777 == 0o600 and len(list(read_frames(tmp_path / "talk.mp4"))) == 2
+
+
+def test_an_atomic_text_output_appears_whole_or_not_at_all(tmp_path):
+    from talkinghead.output import atomic_output
+
+    (tmp_path / "track.json").write_text("yesterday")
+    with pytest.raises(RuntimeError), atomic_output(tmp_path / "track.json") as file:
+        file.write("half of it")
+        raise RuntimeError("stopped")
+    assert os.listdir(tmp_path) == ["track.json"] and (tmp_path / "track.json").read_text() == "yesterday"
+    with atomic_output(tmp_path / "track.json") as file:
+        file.write("today")
+    assert os.listdir(tmp_path) == ["track.json"] and (tmp_path / "track.json").read_text() == "today"
+
+
+def test_ffmpeg_killed_from_outside_is_named(tmp_path):
+    import signal
+
+    video = VideoWriter(tmp_path / "talk.mp4", size=SIZE, fps=25, crf=18)
+    video.write(_frames(1)[0])
+    os.kill(video._process.pid, signal.SIGKILL)
+    with pytest.raises(TalkingHeadError, match=r"ffmpeg could not write talk\.mp4: ffmpeg was stopped by SIGKILL") as caught:
+        for frame in _frames(200):  # the pipe breaks at the first write after the kill
+            video.write(frame)
+        video.close()
+    assert caught.value.exit_code == 1 and os.listdir(tmp_path) == []
+
+
+def test_the_writer_itself_never_replaces_a_device_or_a_link(tmp_path):
+    """Without check_output_path: a link's target is written, a non-file is refused."""
+    (tmp_path / "real.mp4").write_bytes(b"old")
+    os.symlink("real.mp4", tmp_path / "link.mp4")
+    _write(tmp_path / "link.mp4", _frames(2))
+    assert os.path.islink(tmp_path / "link.mp4") and len(list(read_frames(tmp_path / "real.mp4"))) == 2
+    os.mkdir(tmp_path / "folder.mp4")
+    with pytest.raises(OutputError, match="not replaced"):
+        VideoWriter(tmp_path / "folder.mp4", size=SIZE, fps=25, crf=18)
+    assert sorted(os.listdir(tmp_path)) == ["folder.mp4", "link.mp4", "real.mp4"]

@@ -86,11 +86,12 @@ def _motion_parser(sub: argparse._SubParsersAction) -> None:
 def _run_motion(args: argparse.Namespace) -> int:
     from .config import AnimateConfig
     from .engine import Engine
-    from .motion.track_io import save_motion
+    from .motion.track_io import save_motion, track_format
     from .video.writer import check_output_path
 
     config = AnimateConfig.from_options(**{name: getattr(args, name) for name in MOTION_OPTIONS})
-    path = check_output_path(args.output, inputs=[args.audio])
+    path = check_output_path(args.output, inputs=[args.audio, *config.input_files()])
+    track_format(path)  # a name that is neither .json nor .csv fails before the analysis
     engine = Engine()
     track, _ = engine.motion_for(engine.load_audio(args.audio, config), config)
     save_motion(track, path)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .transcript import read_transcript
 
 DEVICES = ("auto", "cuda", "mps", "cpu")
 from .motion.expression import EMOTIONS, GAZE_MODES
@@ -41,6 +42,7 @@ class FaceConfig:
     face_index: int | None = knob(None, "face to animate when the photo has several, numbered from 0 left to right (default: the largest)", metavar="N")
     face_expand_ratio: float = knob(1.2, "the face region is the face's landmark box enlarged this much (Hallo's 1.2); a --size crop is twice the face region", bounds=(1.0, 3.0))
     max_side: int = knob(1920, "photos larger than this are scaled down so their longer side has this many pixels", metavar="PX", bounds=(128, 8192))
+    max_pixels: int = knob(150_000_000, "refuse photos of more pixels than this (width x height, read from the file's header before decoding)", metavar="N", bounds=(10_000, 1_000_000_000))
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,21 @@ class AnimateConfig:
             raise InputError("--backend hallo needs --weights DIR: the pretrained_models folder of Hallo's release")
         if self.backend.render_size is not None and self.backend.render_size % 8:
             raise InputError(f"--render-size {self.backend.render_size} must be a multiple of 8")
+        # Files named by options are checked now, before a photo is analysed or an output opened.
+        read_transcript(self.motion.transcript)
+        if self.motion.motion_file is not None:
+            from .motion.track_io import load_motion
+
+            load_motion(self.motion.motion_file)  # read in full: a damaged track fails here, not mid-render
         return self
+
+    def input_files(self) -> list[Path]:
+        """The files options name (--motion, a --transcript file): outputs must not replace them."""
+        files = [self.motion.motion_file] if self.motion.motion_file is not None else []
+        transcript = self.motion.transcript
+        if transcript and len(transcript) < 4096 and "\0" not in transcript and Path(transcript).expanduser().is_file():
+            files.append(Path(transcript).expanduser())
+        return files
 
     def replace(self, **options: Any) -> AnimateConfig:
         """A copy with some flat options changed; unknown names raise TypeError."""

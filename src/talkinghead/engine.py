@@ -38,7 +38,7 @@ from .config import AnimateConfig, BackendConfig, FaceConfig, MotionConfig, Outp
 from .errors import Cancelled, InputError, ModelError
 from .face.analysis import analyze_face
 from .face.crop import crop_portrait, face_crop
-from .image import even_size, limit_size, load_image
+from .image import portrait_photo
 from .motion.generate import generate_motion
 from .motion.track_io import fitted_track
 from .render.base import CroppedRenderer, Progress, Renderer, RenderRequest, renderer_class
@@ -189,7 +189,7 @@ class Engine:
         option but those fixed when the subject was prepared; `inputs` are paths the output must
         not overwrite."""
         config = self.request_config(subject, config)
-        path = check_output_path(output, inputs=[p for p in (*inputs, _path_of(audio)) if p is not None])
+        path = check_output_path(output, inputs=[p for p in (*inputs, _path_of(audio)) if p is not None] + config.input_files())
         speech = self.speech(audio, config, reads_motion=subject.renderer.reads_motion)
         return self._render(subject, speech, path, config, progress, cancel or CancelToken())
 
@@ -205,7 +205,7 @@ class Engine:
     ) -> AnimateResult:
         """prepare + render in one go, the speech analysed on a thread while the portrait is
         prepared (and the face and lip-sync models load): those use the other core."""
-        path = check_output_path(output, inputs=[p for p in (_path_of(image), _path_of(audio)) if p is not None])
+        path = check_output_path(output, inputs=[p for p in (_path_of(image), _path_of(audio)) if p is not None] + config.input_files())
         reads_motion = renderer_class(config.backend.backend).reads_motion
         with ThreadPoolExecutor(1, thread_name_prefix="talkinghead-speech") as pool:
             speech = pool.submit(self.speech, audio, config, reads_motion=reads_motion)
@@ -371,7 +371,7 @@ def _sync_scorer(face: Face):
 def load_portrait(image: ImageInput, config: AnimateConfig) -> Portrait:
     """The photo (scaled to --max-side, even-sized), its face found, framed to --size when asked."""
     face, out = config.face, config.output
-    photo = even_size(limit_size(load_image(image), face.max_side))
+    photo = portrait_photo(image, max_pixels=face.max_pixels, max_side=face.max_side)
     portrait = analyze_face(photo, face_index=face.face_index)
     if out.size is not None:
         crop = face_crop(portrait.face, portrait.size, size=out.size, face_expand_ratio=face.face_expand_ratio)

@@ -6,9 +6,10 @@
     │   ├── AudioError               missing, corrupt, empty or too long audio
     │   ├── FaceError                no usable face in the image (none, too small, bad index)
     │   ├── MotionError              a motion track file that cannot be used
-    │   └── OutputError              output path missing, not writable, or equal to an input
+    │   ├── TranscriptError          --transcript names no file, an unreadable one, or no words
+    │   └── OutputError              output path missing, not writable, equal to an input, or not ours to replace
     ├── ModelError                   model weights missing or incompatible (CLI exit code 2)
-    ├── MediaError                   ffmpeg could not write the video: disk full, killed (exit code 1)
+    ├── MediaError                   ffmpeg failed: disk full, killed by a signal (exit code 1)
     │   └── MediaInputError          ffmpeg cannot read a file the user gave (also an InputError: exit code 2)
     └── Cancelled                    the request was cancelled; nothing was written (exit code 130)
 
@@ -41,6 +42,10 @@ class FaceError(InputError):
 
 
 class MotionError(InputError):
+    pass
+
+
+class TranscriptError(InputError):
     pass
 
 

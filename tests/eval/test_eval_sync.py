@@ -90,3 +90,26 @@ def test_lagged_correlations_convention():
 def test_a_clip_shorter_than_the_lag_range_scores_without_error():
     short = np.arange(6, dtype=np.float32)
     assert lagged_correlations(short, short, max_lag=15).shape == (31,)
+
+
+def _remuxed(rendered, path, *, late: str, seconds: float):
+    """`rendered` with its video or its audio stream starting `seconds` late (-itsoffset, no re-encoding)."""
+    from media import make_media
+
+    first = ["-itsoffset", str(seconds)] if late == "video" else []
+    second = ["-itsoffset", str(seconds)] if late == "audio" else []
+    return make_media(path, *first, "-i", str(rendered), *second, "-i", str(rendered), "-map", "0:v", "-map", "1:a", "-c", "copy")
+
+
+@pytest.mark.parametrize("late, offset", [("audio", -6), ("video", 6)])
+def test_a_stream_that_starts_late_is_measured_as_a_player_plays_it(rendered, tmp_path, late, offset):
+    """Our in-sync render with one stream 0.24 s (6 frames) late: + = video late."""
+    score = sync_score(_remuxed(rendered, tmp_path / "shifted.mp4", late=late, seconds=6 / FPS))
+    assert abs(score.offset_frames - offset) <= 1
+
+
+def test_eval_measures_a_late_audio_stream(rendered, tmp_path):
+    from talkinghead.eval import evaluate
+
+    report = evaluate(_remuxed(rendered, tmp_path / "shifted.mp4", late="audio", seconds=6 / FPS))
+    assert abs(report.sync.score.offset_frames - (-6)) <= 1

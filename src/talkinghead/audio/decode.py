@@ -1,4 +1,11 @@
-"""Speech in: any file ffmpeg reads, or a (samples, rate) array, as 16 kHz mono float32."""
+"""Speech in: any file ffmpeg reads, or a (samples, rate) array, as 16 kHz mono float32.
+
+Samples sit where a player plays them: a stream that starts after the file's start (a
+container start time, an edit list, `-itsoffset`) begins with that much silence. Refused with
+one line: no audio stream (only video, subtitles or data), a sample rate of 0 or beyond any
+recorder's, no channels or more than MAX_CHANNELS, no samples at all. Silence, however long
+(within the duration limit), is valid speech: the face then stays still.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +17,11 @@ from scipy.signal import resample_poly
 
 from ..errors import AudioError, MediaInputError
 from ..types import ANALYSIS_RATE, AudioClip
-from ..video.ffmpeg import last_line, probe_media, run_ffmpeg
+from ..video.ffmpeg import MediaInfo, last_line, probe_media, run_ffmpeg
 
 FORMATS_HINT = "give a WAV, MP3, M4A, FLAC or OGG recording, or a video with sound"
-MAX_CHANNELS = 8
+MAX_CHANNELS = 8  # 7.1: more is a multitrack session, not a recording of one voice
+RATES = (1_000, 768_000)  # Hz: lowest and highest sample rates accepted from a file
 
 
 def load_audio(
@@ -38,6 +46,8 @@ def _from_file(path: Path, *, max_duration: float | None) -> AudioClip:
         raise AudioError(f"{path} is a folder, not a recording: {FORMATS_HINT}")
     if not path.exists():
         raise AudioError(f"{path} does not exist: check the path of the speech recording")
+    if not path.is_file():
+        raise AudioError(f"{path} is not a regular file (a device or a pipe, read more than once): save the recording to a file and give that")
     if path.stat().st_size == 0:
         raise AudioError(f"{path.name} is empty (0 bytes): {FORMATS_HINT}")
     try:
@@ -47,15 +57,18 @@ def _from_file(path: Path, *, max_duration: float | None) -> AudioClip:
     if not info.has_audio:
         held = "only video or an image" if info.has_video else "no audio stream"
         raise AudioError(f"{path.name} has no audio track (it holds {held}): {FORMATS_HINT}")
+    _check_stream(info, path.name)
     # The container's stated length lets a 3-hour file fail before it is decoded.
     if info.duration is not None:
         _check_duration(info.duration, max_duration, path.name)
     # Where the container does not say, decoding stops one second past the limit: enough to tell.
     limit = [] if max_duration is None else ["-t", f"{max_duration + 1.0:.3f}"]
-    args = ["-i", str(path), "-map", "0:a:0", *limit, "-ac", "1", "-ar", str(ANALYSIS_RATE)]
-    # rematrix_maxval 1: the down-mix averages the channels; ffmpeg's default adds them at -3 dB
-    # each, which takes a loud stereo recording past full scale.
-    decoded = run_ffmpeg([*args, "-rematrix_maxval", "1.0", "-f", "f32le", "pipe:1"])
+    # first_pts 0: a stream that starts late is padded with silence from the file's start, as a
+    # player plays it. rematrix_maxval 1: the down-mix averages the channels; ffmpeg's default
+    # adds them at -3 dB each, which takes a loud stereo recording past full scale.
+    resample = ["-af", "aresample=first_pts=0:rematrix_maxval=1.0", "-rematrix_maxval", "1.0"]
+    args = ["-i", str(path), "-map", "0:a:0", *limit, *resample, "-ac", "1", "-ar", str(ANALYSIS_RATE)]
+    decoded = run_ffmpeg([*args, "-f", "f32le", "pipe:1"])
     if decoded.returncode != 0:
         raise AudioError(f"{path.name} cannot be decoded ({last_line(decoded.stderr)}): {FORMATS_HINT}")
     samples = np.frombuffer(decoded.stdout, np.float32)
@@ -63,6 +76,35 @@ def _from_file(path: Path, *, max_duration: float | None) -> AudioClip:
         raise AudioError(f"{path.name} holds no sound (0 samples): give a recording of the speech")
     _check_duration(samples.size / ANALYSIS_RATE, max_duration, path.name, at_least=True)
     return AudioClip(_full_scale(samples), ANALYSIS_RATE, source=path)
+
+
+def from_first_frame(clip: AudioClip, info: MediaInfo) -> AudioClip:
+    """A video's own sound (`clip`, from load_audio) cut to start with its first frame.
+
+    load_audio puts the samples on the player's clock, which starts with the file; a video
+    stream that starts late shows its first frame `info.video_delay` seconds into that clock,
+    and frame i of the decoded video belongs with the sound from there on.
+    """
+    skip = round(info.video_delay * clip.rate)
+    if skip <= 0:
+        return clip
+    return AudioClip(clip.samples[skip:], clip.rate, source=clip.source)
+
+
+def _check_stream(info: MediaInfo, name: str) -> None:
+    """AudioError for a first audio stream no recording has: no rate, no or too many channels."""
+    rate, channels = info.audio_rate, info.audio_channels
+    if rate is not None and not RATES[0] <= rate <= RATES[1]:
+        raise AudioError(f"{name} states a sample rate of {rate} Hz, which no recording has: export it again (e.g. at 48000 Hz)")
+    if channels == 0:
+        raise AudioError(f"{name} states 0 audio channels: export the recording again")
+    if channels is not None and channels > MAX_CHANNELS:
+        raise AudioError(
+            f"{name} has {channels} audio channels; talkinghead takes at most {MAX_CHANNELS}: "
+            f"mix the voice down to mono or stereo (e.g. ffmpeg -i {name} -ac 2 {Path(name).stem}-stereo.wav)"
+        )
+    if info.audio_codec in (None, "none"):
+        raise AudioError(f"{name} states an audio format ffmpeg does not know: export the recording again as WAV, MP3 or FLAC")
 
 
 def _from_array(samples: np.ndarray, rate: int, *, max_duration: float | None) -> AudioClip:

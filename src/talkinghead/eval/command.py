@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from ..errors import InputError
+from ..output import atomic_output
 from ..video.writer import check_output_path
 from .pipeline import evaluate
 from .report import Report, markdown, plot, pooled, write_json
@@ -19,9 +20,10 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
 def run_eval(args: argparse.Namespace) -> int:
     videos = _videos(args.video)
     inputs = [*videos, *(p for p in (args.audio, args.reference, args.ground_truth) if p is not None)]
-    output = check_output_path(args.output, inputs=inputs)
+    # REPORT.md and REPORT.plots/ go beside the report: it must be a file, not a stream.
+    output = check_output_path(args.output, inputs=inputs, streams=False)
     summary, plots_dir = output.with_suffix(".md"), output.with_name(output.stem + ".plots")
-    check_output_path(summary, inputs=inputs)
+    check_output_path(summary, inputs=inputs, streams=False)
 
     reports: list[Report] = []
     for video in videos:
@@ -47,7 +49,8 @@ def run_eval(args: argparse.Namespace) -> int:
         plots[report.video] = f"{plots_dir.name}/{png.name}"
     totals = pooled(reports)
     write_json(reports, output, totals)
-    summary.write_text(markdown(reports, plots, totals))
+    with atomic_output(summary) as file:
+        file.write(markdown(reports, plots, totals))
     log.info("wrote %s, %s and %d plot(s) in %s", output.name, summary.name, len(plots), plots_dir.name)
     return 0
 

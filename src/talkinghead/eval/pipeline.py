@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..audio.decode import load_audio
+from ..audio.decode import from_first_frame, load_audio
 from ..errors import FaceError, InputError, TalkingHeadError
 from ..image import load_image
 from ..types import AudioClip
@@ -172,7 +172,7 @@ def _video_info(path: Path) -> MediaInfo:
     try:
         info = probe_media(path)
     except TalkingHeadError:
-        raise InputError(f"{path.name} is damaged or not a video ffmpeg can read") from None
+        raise InputError(f"{path.name} is damaged or not a video ffmpeg can read: give an MP4, MOV, MKV or WebM video") from None
     if not info.has_video or not info.width or not info.height:
         raise InputError(f"{path.name} has no video stream: give a talking-head video")
     return info
@@ -184,8 +184,8 @@ def _speech(audio, video: Path, info: MediaInfo) -> tuple[AudioClip | None, str 
         return audio, "audio array"
     if audio is not None:
         return load_audio(audio, max_duration=None), str(audio)
-    if info.has_audio:
-        return load_audio(video, max_duration=None), "the video's own sound"
+    if info.has_audio:  # on the player's clock: a stream that starts late is measured late
+        return from_first_frame(load_audio(video, max_duration=None), info), "the video's own sound"
     log.warning("%s has no sound and no --audio was given: lip sync is not measured", video.name)
     return None, None
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..output import atomic_output
 from .identity import SAME_PERSON, IdentityResult
 from .motion import MotionResult
 from .neural.csim import CsimResult
@@ -106,7 +107,8 @@ def write_json(reports: Sequence[Report], path: Path, totals: dict[str, float] |
         "videos": [r.to_dict() for r in reports],
         "pooled": _plain(pooled(reports) if totals is None else totals),
     }
-    path.write_text(json.dumps(document, indent=1) + "\n")
+    with atomic_output(path) as file:  # complete or not at all
+        file.write(json.dumps(document, indent=1) + "\n")
 
 
 # --- Markdown ----------------------------------------------------------------------------------

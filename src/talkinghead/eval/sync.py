@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio.decode import load_audio
+from ..audio.decode import from_first_frame, load_audio
 from ..audio.loudness import loudness_envelope
 from ..audio.vad import voice_per_frame
 from ..errors import InputError
@@ -262,12 +262,14 @@ def sync_score(
         scale = min(1.0, SCORE_SIDE / max(info.width, info.height))
         size = (max(2, round(info.width * scale / 2) * 2), max(2, round(info.height * scale / 2) * 2))
         frames: Iterable[np.ndarray] = read_frames(path, size=size)
-        audio = path if audio is None else audio
+        own_sound, audio = audio is None, path if audio is None else audio
     else:
-        frames = video
+        frames, own_sound = video, False
         if fps is None or audio is None:
             raise ValueError("frames in memory need fps= and audio=")
     clip = audio if isinstance(audio, AudioClip) else load_audio(audio, max_duration=None)
+    if own_sound:  # on the player's clock: a stream that starts late is measured late
+        clip = from_first_frame(clip, info)
     scorer = SyncScorer()
     for frame in frames:
         scorer.add(frame)

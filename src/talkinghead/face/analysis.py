@@ -206,6 +206,12 @@ def choose_face(faces: list[Face], face_index: int | None) -> int:
 
 def analyze_face(image: np.ndarray, *, face_index: int | None = None) -> Portrait:
     """Find the face to animate in `image` ((H, W, 3) uint8 RGB) and check it is usable."""
+    height, width = image.shape[:2]
+    if min(height, width) < MIN_FACE_SIZE:
+        raise FaceError(
+            f"the photo is {width}x{height} pixels; a face needs at least {MIN_FACE_SIZE} px across: "
+            f"give a photo of at least {MIN_FACE_SIZE}x{MIN_FACE_SIZE} pixels (256 or more works best)"
+        )
     faces = detect_faces(image)
     index = choose_face(faces, face_index)
     face = faces[index]

@@ -9,12 +9,15 @@ only: the ARKit columns are an export.
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
 from ..errors import MotionError
+from ..output import atomic_output, is_stream
 from ..types import EXPRESSION_CHANNELS, LIP_CHANNELS, POSE_CHANNELS, MotionTrack
 
 FORMAT = "talkinghead.motion"
@@ -77,18 +80,30 @@ def arkit_blendshapes(track: MotionTrack) -> dict[str, np.ndarray]:
 
 
 def save_motion(track: MotionTrack, path: str | Path) -> Path:
-    """Write `track` to a .json or .csv file; returns the path."""
+    """Write `track` to a .json or .csv file; returns the path.
+
+    The file appears complete or not at all (see talkinghead.output); `-`, a device or a FIFO
+    is written into as a stream, as JSON unless its name ends in .csv.
+    """
     path = Path(path)
-    if path.suffix.lower() == ".json":
-        _save_json(track, path)
-    elif path.suffix.lower() == ".csv":
-        _save_csv(track, path)
-    else:
-        raise MotionError(f"cannot write motion as {path.suffix or 'a file without extension'}: name the file .json or .csv")
+    kind = track_format(path)
+    with atomic_output(path, newline="" if kind == "csv" else None) as file:
+        (_save_csv if kind == "csv" else _save_json)(track, file)
     return path
 
 
-def _save_json(track: MotionTrack, path: Path) -> None:
+def track_format(path: str | Path) -> str:
+    """"json" or "csv", from the name; MotionError for a file named otherwise."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".json", ".csv"):
+        return suffix[1:]
+    if is_stream(path):
+        return "json"
+    raise MotionError(f"cannot write motion as {suffix or 'a file without extension'}: name the file .json or .csv")
+
+
+def _save_json(track: MotionTrack, file: IO[str]) -> None:
     document = {
         "format": FORMAT,
         "version": VERSION,
@@ -99,66 +114,130 @@ def _save_json(track: MotionTrack, path: Path) -> None:
         "arkit": {name: np.round(v, 5).tolist() for name, v in arkit_blendshapes(track).items()},
         "meta": track.meta,
     }
-    path.write_text(json.dumps(document))
+    file.write(json.dumps(document))
 
 
-def _save_csv(track: MotionTrack, path: Path) -> None:
+def _save_csv(track: MotionTrack, file: IO[str]) -> None:
     columns = {**_channels(track), **arkit_blendshapes(track)}
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["frame", "time", *columns])
-        for t in range(track.frame_count):
-            writer.writerow([t, f"{t / track.fps:.4f}", *(f"{v[t]:.5f}" for v in columns.values())])
+    writer = csv.writer(file)
+    writer.writerow(["frame", "time", *columns])
+    for t in range(track.frame_count):
+        writer.writerow([t, f"{t / track.fps:.4f}", *(f"{v[t]:.5f}" for v in columns.values())])
 
 
 def load_motion(path: str | Path) -> MotionTrack:
-    """A MotionTrack from a file written by `save_motion` (possibly edited since)."""
+    """A MotionTrack from a file written by `save_motion` (possibly edited since).
+
+    Anything unusable (not JSON or CSV, a channel or column this version does not know, a
+    value that is not a finite number, a frame rate that is not positive) -> one-line MotionError.
+    """
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise MotionError(f"{path} is a folder: give a motion track (.json or .csv) made by `talkinghead motion`")
+    if not path.exists():
         raise MotionError(f"{path} does not exist: give a motion track made by `talkinghead motion`")
+    suffix = path.suffix.lower()
+    if suffix not in (".json", ".csv"):
+        raise MotionError(f"{path.name}: a motion track is a .json or .csv file made by `talkinghead motion`")
     try:
-        if path.suffix.lower() == ".json":
-            return _load_json(path)
-        if path.suffix.lower() == ".csv":
-            return _load_csv(path)
-    except (ValueError, KeyError, TypeError) as error:
-        raise MotionError(f"{path.name} is not a usable motion track ({error}): make one with `talkinghead motion`") from None
-    raise MotionError(f"{path.name}: a motion track is a .json or .csv file made by `talkinghead motion`")
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise MotionError(f"{path.name} is not text (not UTF-8): give a motion track made by `talkinghead motion`") from None
+    except OSError as error:
+        raise MotionError(f"{path.name} cannot be read ({error.strerror}): check the file's permissions") from None
+    try:
+        track = _load_json(text) if suffix == ".json" else _load_csv(text)
+    except RecursionError:
+        reason = "it is nested too deeply"
+    except (ValueError, csv.Error) as error:  # json.JSONDecodeError is a ValueError
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    else:
+        return track
+    raise MotionError(f"{path.name} is not a usable motion track ({reason}): make one with `talkinghead motion`")
 
 
-def _level(values, names: tuple[str, ...], frames: int) -> np.ndarray:
-    array = np.asarray(values, np.float32)
-    if array.shape != (frames, len(names)) or not np.isfinite(array).all():
-        raise ValueError(f"expected {frames} rows of {len(names)} finite numbers")
+def _fps(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+        raise ValueError(f"its fps is {value!r}; a track runs at a positive frame rate, e.g. 25")
+    return float(value)
+
+
+def _level(values, names: tuple[str, ...], frames: int, level: str) -> np.ndarray:
+    if not isinstance(values, list) or len(values) != frames:
+        raise ValueError(f"its {level!r} level is not a list of {frames} frames")
+    try:
+        array = np.array(values, np.float32)
+    except (ValueError, TypeError):
+        array = None
+    if array is None or array.shape != (frames, len(names)):
+        raise ValueError(f"its {level!r} level needs {frames} rows of {len(names)} numbers")
+    if not np.isfinite(array).all():
+        raise ValueError(f"its {level!r} level holds NaN or infinite values")
     return array
 
 
-def _load_json(path: Path) -> MotionTrack:
-    document = json.loads(path.read_text())
-    if document.get("format") != FORMAT:
+def _load_json(text: str) -> MotionTrack:
+    document = json.loads(text)
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ValueError(f"its format is not {FORMAT!r}")
-    frames = int(document["frames"])
+    missing = [key for key in ("fps", "frames", "channels", *LEVEL_CHANNELS) if key not in document]
+    if missing:
+        raise ValueError(f"it has no {', '.join(map(repr, missing))}")
+    frames = document["frames"]
+    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
+        raise ValueError(f"its frame count is {frames!r}; a track has at least one frame")
+    channels = document["channels"]
     for level, names in LEVEL_CHANNELS.items():
-        if tuple(document["channels"][level]) != names:
-            raise ValueError(f"its {level} channels differ from this version's")
-    levels = {level: _level(document[level], names, frames) for level, names in LEVEL_CHANNELS.items()}
-    return MotionTrack(fps=float(document["fps"]), meta=document.get("meta", {}), **levels)
+        given = channels.get(level) if isinstance(channels, dict) else None
+        if not isinstance(given, list) or tuple(given) != names:
+            unknown = [name for name in given if name not in names] if isinstance(given, list) else []
+            detail = f" (unknown: {', '.join(map(str, unknown[:3]))})" if unknown else ""
+            raise ValueError(f"its {level} channels differ from this version's{detail}")
+    levels = {level: _level(document[level], names, frames, level) for level, names in LEVEL_CHANNELS.items()}
+    meta = document.get("meta")
+    return MotionTrack(fps=_fps(document["fps"]), meta=meta if isinstance(meta, dict) else {}, **levels)
 
 
-def _load_csv(path: Path) -> MotionTrack:
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
+def _load_csv(text: str) -> MotionTrack:
+    reader = csv.reader(text.splitlines())
+    header = next(reader, None)
+    rows = list(reader)
+    if not header or not rows:
         raise ValueError("it has no frames")
-    times = [float(r["time"]) for r in rows]
-    fps = round(1.0 / (times[1] - times[0]), 3) if len(times) > 1 else 25.0
+    known = {"frame", "time", *(name for names in LEVEL_CHANNELS.values() for name in names), *ARKIT, *HEAD_ROTATION}
+    unknown = [name for name in header if name not in known]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"column {unknown[0]!r} is not a talkinghead channel{hint}")
+    if not any(name in header for names in LEVEL_CHANNELS.values() for name in names):
+        raise ValueError("none of its columns is a talkinghead channel")
+    if "time" not in header and len(rows) > 1:
+        raise ValueError("it has no time column, which gives its frame rate")
+    values = np.zeros((len(rows), len(header)), np.float64)
+    for number, row in enumerate(rows, start=2):
+        if len(row) != len(header):
+            raise ValueError(f"line {number} has {len(row)} cells, the header {len(header)}")
+        try:  # an empty cell is a channel held at rest
+            values[number - 2] = [float(cell) if cell.strip() else 0.0 for cell in row]
+        except ValueError:
+            raise ValueError(f"line {number} holds a cell that is not a number") from None
+    if not np.isfinite(values).all():
+        raise ValueError(f"line {int(np.argwhere(~np.isfinite(values))[0, 0]) + 2} holds NaN or infinite values")
+    column = {name: values[:, index] for index, name in enumerate(header)}
+    fps = 25.0
+    if len(rows) > 1:
+        times = column["time"]
+        steps = np.diff(times)
+        if not (steps > 0).all():
+            raise ValueError("its times do not increase from row to row")
+        fps = _fps(round((len(times) - 1) / (times[-1] - times[0]), 3))
     # Columns a user removed are held at rest; every channel column present is read.
+    zeros = np.zeros(len(rows))
     levels = {
-        level: np.array([[float(r.get(name) or 0.0) for name in names] for r in rows], np.float32)
+        level: np.stack([column.get(name, zeros) for name in names], axis=1).astype(np.float32)
         for level, names in LEVEL_CHANNELS.items()
     }
-    if not any(name in rows[0] for names in LEVEL_CHANNELS.values() for name in names):
-        raise ValueError("none of its columns is a talkinghead channel")
     return MotionTrack(fps=fps, **levels)
 
 

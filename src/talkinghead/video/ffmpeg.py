@@ -54,12 +54,28 @@ class MediaInfo:
     video_codec: str | None  # ffmpeg's codec name: "h264", "png", ...
     audio_codec: str | None  # "aac", "mp3", "pcm_s16le", ...
     pix_fmt: str | None  # "yuv420p", "rgb24", ...
+    start: float = 0.0  # seconds: the container's start time, where a player's clock starts
+    video_start: float = 0.0  # seconds, container time: the first video frame's (edit lists applied)
+    audio_start: float = 0.0  # seconds, container time: the first audio sample's
+
+    @property
+    def audio_delay(self) -> float:
+        """Seconds of the player's clock before the sound starts (a late audio stream)."""
+        return max(0.0, self.audio_start - self.start) if self.has_audio else 0.0
+
+    @property
+    def video_delay(self) -> float:
+        """Seconds of the player's clock before the first frame shows (a late video stream)."""
+        return max(0.0, self.video_start - self.start) if self.has_video else 0.0
 
 
 _DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
+_START = re.compile(r"Duration: [^\n]*?, start: (-?[\d.]+)")
+_STREAM_START = re.compile(r", start (-?[\d.]+)")
 _STREAM = re.compile(r"Stream #\d+:\d+\S*: (Video|Audio): (.*)")
 _NESTED = re.compile(r"\([^()]*\)")
-_CHANNELS = {"mono": 1, "stereo": 2, "quad": 4}
+# ffmpeg's named channel layouts; the others are "5.1", "7.1.4", ... or "N channels".
+_CHANNELS = {"mono": 1, "stereo": 2, "binaural": 2, "downmix": 2, "quad": 4, "hexagonal": 6, "octagonal": 8, "cube": 8, "hexadecagonal": 16}
 
 
 def probe_media(path: str | os.PathLike) -> MediaInfo:
@@ -75,14 +91,24 @@ def probe_media(path: str | os.PathLike) -> MediaInfo:
             video = description
         elif kind == "Audio" and audio is None:
             audio = description
-    duration = _DURATION.search(stderr)
+    duration, start = _DURATION.search(stderr), _START.search(stderr)
+    container_start = float(start[1]) if start else 0.0
     return MediaInfo(
         duration=(int(duration[1]) * 3600 + int(duration[2]) * 60 + float(duration[3])) if duration else None,
         has_video=video is not None,
         **_video_fields(video, rotated="rotation of -90" in stderr or "rotation of 90" in stderr),
         has_audio=audio is not None,
         **_audio_fields(audio),
+        start=container_start,
+        # A stream's start is printed only where it is not 0.
+        video_start=_stream_start(video),
+        audio_start=_stream_start(audio),
     )
+
+
+def _stream_start(description: str | None) -> float:
+    match = _STREAM_START.search(description) if description else None
+    return float(match[1]) if match else 0.0
 
 
 def _fields(description: str) -> list[str]:
@@ -118,9 +144,11 @@ def _audio_fields(description: str | None) -> dict:
         return dict(audio_rate=None, audio_channels=None, audio_codec=None)
     fields = _fields(description)
     rate = re.search(r"(\d+) Hz", description)
-    layout = fields[2] if len(fields) > 2 else ""  # "mono", "stereo", "5.1", "3 channels", ...
-    counted = re.fullmatch(r"(\d+) channels", layout) or re.fullmatch(r"(\d)\.(\d)", layout)
-    channels = _CHANNELS.get(layout) or (sum(int(n) for n in counted.groups()) if counted else None)
+    layout = fields[2] if len(fields) > 2 else ""  # "mono", "stereo", "5.1", "7.1.4", "3 channels", ...
+    counted = re.fullmatch(r"(\d+) channels?", layout) or re.fullmatch(r"(\d+)\.(\d+)(?:\.(\d+))?", layout)
+    channels = _CHANNELS.get(layout)
+    if channels is None and counted:
+        channels = sum(int(n) for n in counted.groups() if n is not None)
     return dict(
         audio_rate=int(rate[1]) if rate else None,
         audio_channels=channels,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MediaInputError
+from ..errors import MediaError, MediaInputError
 from .ffmpeg import ffmpeg_command, last_line, probe_media
 
 
@@ -28,7 +28,7 @@ def read_frames(
     if size is None:
         info = probe_media(path)
         if not info.has_video or info.width is None or info.height is None:
-            raise MediaInputError(f"{path.name} has no video stream")
+            raise MediaInputError(f"{path.name} has no video stream: give a video")
         size = (info.width, info.height)
     width, height = size
     filters = f"scale={width}:{height}" if fps is None else f"fps={fps},scale={width}:{height}"
@@ -51,4 +51,6 @@ def read_frames(
             process.wait()
         if process.returncode != 0:
             stderr.seek(0)
+            if process.returncode < 0:  # a signal from outside: not the file's fault
+                raise MediaError(f"ffmpeg was stopped (signal {-process.returncode}) while reading {path.name}")
             raise MediaInputError(f"ffmpeg could not read {path.name}: {last_line(stderr.read())}")

@@ -1,16 +1,18 @@
 """Frames out: an H.264 + AAC MP4 encoded by ffmpeg while Python renders the next frames.
 
 The video appears at its path complete or not at all: ffmpeg writes a hidden partial file beside
-it, renamed onto the path only when every frame was written and ffmpeg succeeded.
+it, renamed onto the path only when every frame was written and ffmpeg succeeded. Standard
+output (`-`), a character device or a FIFO is written into as a stream instead: a fragmented
+MP4 that needs no seeking (see talkinghead.output for every kind of output).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -18,35 +20,11 @@ import numpy as np
 from scipy.io import wavfile
 
 from ..errors import MediaError, OutputError
+from ..output import check_output_path, file_target, is_stream, open_stream, partial_path, replace_with
 from ..types import AudioClip
 from .ffmpeg import ffmpeg_command, last_line
 
-
-def check_output_path(output: str | os.PathLike, *, inputs: Sequence[str | os.PathLike] = ()) -> Path:
-    """The resolved output path, or OutputError when a video could not be written there.
-
-    Call it before any heavy work, so a typo in the output path costs nothing.
-    """
-    path = Path(output).resolve()
-    if path.is_dir():
-        raise OutputError(f"{output} is a folder: give a file name, e.g. {Path(output) / 'talking.mp4'}")
-    if not path.parent.is_dir():
-        raise OutputError(f"the folder {path.parent} does not exist: create it or choose another output path")
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write in {path.parent} (permission denied): choose another output folder")
-    for source in inputs:
-        if path == Path(source).resolve() or _same_file(path, source):
-            name = Path(source).name
-            raise OutputError(f"the output {path.name} is the input {name}: choose another output name")
-    return path
-
-
-def _same_file(path: Path, other: str | os.PathLike) -> bool:
-    """Hard links and other aliases the resolved paths do not reveal; False when either is missing."""
-    try:
-        return os.path.samefile(path, other)
-    except OSError:
-        return False
+__all__ = ["VideoWriter", "check_output_path"]
 
 
 class VideoWriter:
@@ -77,21 +55,36 @@ class VideoWriter:
         self.path = Path(path)
         self.size = (width, height)
         self.frames_written = 0
-        self._partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        self._stream = is_stream(self.path)
+        self._target = None if self._stream else file_target(self.path)  # a link's target is what is replaced
+        self._partial = None if self._stream else partial_path(self._target)
+        self._killed = False  # by us: abort() or a broken pipe, not from outside
+        self._finished = False  # closed or aborted
         self._frames_dir = Path(frames_dir) if frames_dir is not None else None
         if self._frames_dir is not None:
             self._frames_dir.mkdir(parents=True, exist_ok=True)
-        self._wav = _temporary_wav(audio) if audio is not None and audio.source is None else None
-        audio_file = self._wav or (audio.source if audio is not None else None)
-        self._stderr = tempfile.TemporaryFile()  # a file, not a pipe: a full pipe would stall ffmpeg
-        # A session of its own: Ctrl-C reaches Python only, which then stops ffmpeg and cleans up.
-        self._process = subprocess.Popen(
-            ffmpeg_command(_encode_args(self._partial, self.size, fps, audio_file, crf, preset)),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=self._stderr,
-            start_new_session=True,
-        )
+        # A FIFO blocks here until its reader opens it; nothing else exists yet to clean up.
+        stream = open_stream(self.path) if self._stream else None
+        self._wav = None
+        try:
+            self._wav = _temporary_wav(audio) if audio is not None and audio.source is None else None
+            audio_file = self._wav or (audio.source if audio is not None else None)
+            self._stderr = tempfile.TemporaryFile()  # a file, not a pipe: a full pipe would stall ffmpeg
+            # A session of its own: Ctrl-C reaches Python only, which then stops ffmpeg and cleans up.
+            self._process = subprocess.Popen(
+                ffmpeg_command(_encode_args(self._partial, self.size, fps, audio_file, crf, preset)),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL if stream is None else stream,
+                stderr=self._stderr,
+                start_new_session=True,
+            )
+        except BaseException:
+            if self._wav is not None:
+                self._wav.unlink(missing_ok=True)
+            raise
+        finally:
+            if stream is not None:
+                os.close(stream)  # ffmpeg holds its own copy: the reader sees the end when ffmpeg exits
 
     def write(self, frame: np.ndarray) -> None:
         """Append one (H, W, 3) uint8 RGB frame of exactly `size`."""
@@ -99,7 +92,7 @@ class VideoWriter:
         if not isinstance(frame, np.ndarray) or frame.shape != (height, width, 3) or frame.dtype != np.uint8:
             got = f"{frame.shape} {frame.dtype}" if isinstance(frame, np.ndarray) else type(frame).__name__
             raise ValueError(f"frame is {got}; this video takes ({height}, {width}, 3) uint8 RGB frames")
-        if self._process.returncode is not None:
+        if self._finished:
             raise ValueError("this VideoWriter was already closed or aborted")
         pixels = np.ascontiguousarray(frame)
         # BT.601 video-range YUV 4:2:0 made here (SIMD, ~1 ms at 1.5 MP) halves what goes down
@@ -117,7 +110,7 @@ class VideoWriter:
 
     def close(self) -> Path:
         """Finish the video and move it onto `path`; returns `path`."""
-        if self._process.returncode is not None:
+        if self._finished:
             raise ValueError("this VideoWriter was already closed or aborted")
         if self.frames_written == 0:
             self.abort()
@@ -126,19 +119,23 @@ class VideoWriter:
         if self._process.wait() != 0:
             self._fail()
         try:
-            os.replace(self._partial, self.path)
-        except OSError as error:
-            self.abort()
-            raise OutputError(f"cannot write {self.path} ({error.strerror}): choose another output path") from None
-        self._cleanup()
+            if self._partial is not None:
+                replace_with(self._partial, self._target)
+        finally:
+            self._cleanup()
         return self.path
 
     def abort(self) -> None:
-        """Stop ffmpeg and remove every trace of this video; a file already at `path` stays as it was."""
-        if self._process.returncode is None:
+        """Stop ffmpeg and remove every trace of this video; a file already at `path` stays as it was.
+
+        A stream cannot be taken back: its reader has what was written so far.
+        """
+        if self._process.poll() is None:
+            self._killed = True
             self._process.kill()
             self._process.wait()
-        self._partial.unlink(missing_ok=True)
+        if self._partial is not None:
+            self._partial.unlink(missing_ok=True)
         self._cleanup()
 
     def __enter__(self) -> VideoWriter:
@@ -152,35 +149,58 @@ class VideoWriter:
             self.abort()
 
     def _fail(self) -> None:
-        self._process.kill()  # it may still be alive when the pipe broke
-        self._process.wait()
+        try:  # it may still be alive when the pipe broke: a moment to finish its last words
+            self._process.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            self._killed = True
+            self._process.kill()
+            self._process.wait()
         self._stderr.seek(0)
         reason = last_line(self._stderr.read())
+        code = self._process.returncode
+        if code < 0 and not self._killed:
+            reason = f"ffmpeg was stopped by {_signal_name(-code)}"
         self.abort()
-        raise MediaError(f"ffmpeg could not write {self.path.name}: {reason}") from None
+        name = "standard output" if str(self.path) == "-" else self.path.name
+        raise MediaError(f"ffmpeg could not write {name}: {reason}") from None
 
     def _close_stdin(self) -> None:
         with contextlib.suppress(BrokenPipeError):  # ffmpeg has exited already; its exit code says how
             self._process.stdin.close()
 
     def _cleanup(self) -> None:
+        self._finished = True
         self._close_stdin()
         self._stderr.close()
         if self._wav is not None:
             self._wav.unlink(missing_ok=True)
 
 
+def _signal_name(number: int) -> str:
+    try:
+        return f"{signal.Signals(number).name} ({signal.strsignal(number)})"
+    except ValueError:
+        return f"signal {number}"
+
+
 def _encode_args(
-    output: Path, size: tuple[int, int], fps: float, audio: Path | None, crf: int, preset: str
+    output: Path | None, size: tuple[int, int], fps: float, audio: Path | None, crf: int, preset: str
 ) -> list[str]:
+    """ffmpeg's arguments; `output` None: a fragmented MP4 into its standard output (a stream)."""
     width, height = size
     video_in = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{width}x{height}", "-r", str(fps), "-i", "pipe:0"]
     audio_in = ["-i", str(audio), "-map", "0:v:0", "-map", "1:a:0"] if audio is not None else []
     # Tagged BT.601 (the matrix of the conversion), so players do not guess BT.709 for HD sizes.
     video_out = ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p", "-colorspace", "smpte170m", "-color_range", "tv"]
     audio_out = ["-c:a", "aac", "-b:a", "192k"] if audio is not None else []
-    # -f mp4 whatever the file name says; faststart puts the index first so playback starts at once.
-    container = ["-movflags", "+faststart", "-f", "mp4", str(output)]
+    # -f mp4 whatever the file name says; faststart puts the index first so playback starts at
+    # once. A stream cannot be rewritten: an index first, then self-contained fragments;
+    # delay_moov writes the index once the first fragment is known, with the edit lists that
+    # start video and sound together (without it the first frame shows 2 frames late).
+    if output is None:
+        container = ["-movflags", "+frag_keyframe+empty_moov+delay_moov+default_base_moof", "-f", "mp4", "pipe:1"]
+    else:
+        container = ["-movflags", "+faststart", "-f", "mp4", str(output)]
     return ["-y", "-loglevel", "error", *video_in, *audio_in, *video_out, *audio_out, *container]
 
 
@@ -192,5 +212,9 @@ def _temporary_wav(audio: AudioClip) -> Path:
         samples, rate = audio.samples, audio.rate
     handle, name = tempfile.mkstemp(prefix="talkinghead-", suffix=".wav")
     os.close(handle)
-    wavfile.write(name, int(rate), np.asarray(samples, np.float32))
+    try:
+        wavfile.write(name, int(rate), np.asarray(samples, np.float32))
+    except OSError as error:
+        Path(name).unlink(missing_ok=True)
+        raise MediaError(f"cannot write a temporary file in {tempfile.gettempdir()} ({error.strerror}): free some space or set TMPDIR") from None
     return Path(name)
