@@ -13,21 +13,27 @@ import numpy as np
 
 from ..audio.features import analyze_audio
 from ..config import AnimateConfig
-from ..types import AudioClip, AudioFeatures, MotionTrack
+from ..types import LIP_CHANNELS, AudioClip, AudioFeatures, MotionTrack
 from .expression import expression_track
 from .lip import lip_curves
 from .pose import pose_track
 from .signals import speaking
 from .track_io import fitted_track
+from .visemes import rest_viseme
 
 
-def lip_track(features: AudioFeatures) -> np.ndarray:
+def lip_track(features: AudioFeatures, rest: str = "photo") -> np.ndarray:
     """(T, len(LIP_CHANNELS)) float32: mouth shapes from the phones, only where voice is heard.
 
-    The voice gate keeps the mouth at rest on noise the phone recogniser mistakes for speech.
+    The voice gate keeps the mouth at rest (`rest`, visemes.REST_MODES) on noise the phone
+    recogniser mistakes for speech. Lips pressed shut pass it: the closure of a "p" or "b"
+    is silent, and on a photo whose rest is an open smile the gate would open them.
     """
-    curves = lip_curves(list(features.phones), features.loudness, features.fps)
-    return (curves * speaking(features.voice, features.fps)[:, None]).astype(np.float32)
+    curves = lip_curves(list(features.phones), features.loudness, features.fps, rest)
+    pressed = curves[:, LIP_CHANNELS.index("lips_press")] >= 0.99
+    pressed = np.convolve(pressed, np.ones(3), mode="same") > 0  # and the frames either side
+    gate = np.maximum(speaking(features.voice, features.fps), pressed)[:, None]
+    return (gate * curves + (1 - gate) * np.asarray(rest_viseme(rest).shape)).astype(np.float32)
 
 
 def generate_motion(
@@ -37,16 +43,17 @@ def generate_motion(
     gaze: str = "camera",
     emotion: str = "neutral",
     emotion_intensity: float = 1.0,
+    rest: str = "photo",
 ) -> MotionTrack:
     """A MotionTrack for the speech described by `features`; the same seed gives the same track."""
     rng = np.random.default_rng(seed)
     expression_rng, pose_rng = (np.random.default_rng(s) for s in rng.integers(2**32, size=2))
     return MotionTrack(
         fps=features.fps,
-        lip=lip_track(features),
+        lip=lip_track(features, rest),
         expression=expression_track(features, expression_rng, gaze=gaze, emotion=emotion, intensity=emotion_intensity),
         pose=pose_track(features, pose_rng, emotion=emotion, intensity=emotion_intensity),
-        meta={"seed": seed, "phones": features.phone_source, "gaze": gaze, "emotion": emotion, "emotion_intensity": emotion_intensity},
+        meta={"seed": seed, "phones": features.phone_source, "gaze": gaze, "emotion": emotion, "emotion_intensity": emotion_intensity, "rest": rest},
     )
 
 
@@ -61,7 +68,7 @@ def _made_from_speech(clip: AudioClip, config: AnimateConfig) -> MotionTrack:
     """The unweighted motion track the speech in `clip` calls for."""
     m = config.motion
     features = analyze_audio(clip, config.output.fps, transcript=read_transcript(m.transcript))
-    return generate_motion(features, seed=m.seed, gaze=m.gaze, emotion=m.emotion, emotion_intensity=m.emotion_intensity)
+    return generate_motion(features, seed=m.seed, gaze=m.gaze, emotion=m.emotion, emotion_intensity=m.emotion_intensity, rest=m.rest)
 
 
 def read_transcript(value: str | None) -> str | None:
