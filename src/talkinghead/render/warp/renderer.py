@@ -16,12 +16,14 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ...face import landmarks as lm
-from ...types import EXPRESSION_CHANNELS, LIP_CHANNELS, MotionTrack, Portrait
+from ...types import EXPRESSION_CHANNELS, MotionTrack, Portrait
 from . import deform
+from .articulation import shape_weights
 from .eyes import Eye, draw_eyes, eyes_of
 from .mouth import MouthLook, draw_mouth, mouth_look, opening_per_column
 from .raster import backward_field
 from .rig import WarpRig, build_rig
+from .shapes import MOUTH_SHAPES
 
 FIELD_CELLS = 160  # the displacement field's resolution across the region's longer side
 _GAZE = [EXPRESSION_CHANNELS.index("gaze_x"), EXPRESSION_CHANNELS.index("gaze_y")]
@@ -37,7 +39,7 @@ class DetailWindow:
 
     contour: np.ndarray  # (N,) vertex indices around the opening
     triangles: np.ndarray  # (F, 3) the triangles around it, enough to cover its box
-    channels: np.ndarray  # (K,) indices into lip + expression values that can close it
+    channels: np.ndarray  # (K,) indices into mouth-shape + expression weights that can close it
 
 
 def _detail_window(rig: WarpRig, contour: tuple[int, ...], channels: tuple[str, ...]) -> DetailWindow:
@@ -45,7 +47,7 @@ def _detail_window(rig: WarpRig, contour: tuple[int, ...], channels: tuple[str, 
     centre = points[list(contour)].mean(0)
     reach = 1.2 * np.linalg.norm(points[list(contour)] - centre, axis=1).max()
     near = np.linalg.norm(points - centre, axis=1) < reach
-    names = LIP_CHANNELS + EXPRESSION_CHANNELS
+    names = MOUTH_SHAPES + EXPRESSION_CHANNELS
     return DetailWindow(np.array(contour), rig.triangles[near[rig.triangles].all(1)], np.array([names.index(c) for c in channels]))
 
 
@@ -97,17 +99,18 @@ def prepare(portrait: Portrait) -> PreparedPortrait:
             _detail_window(rig, lm.RIGHT_EYE_UPPER + lm.RIGHT_EYE_LOWER, ("blink_right", "eyes_squint")),
             _detail_window(rig, lm.LEFT_EYE_UPPER + lm.LEFT_EYE_LOWER, ("blink_left", "eyes_squint")),
             # The lips fold the map only as they close on each other; an opening mouth is drawn over.
-            _detail_window(rig, lm.LIPS_INNER_UPPER + lm.LIPS_INNER_LOWER, ("lips_press", "lower_lip_tuck")),
+            _detail_window(rig, lm.LIPS_INNER_UPPER + lm.LIPS_INNER_LOWER, ("lips_close", "lips_press", "lower_lip_tuck")),
         ),
     )
 
 
 def render_region(p: PreparedPortrait, lip: np.ndarray, expression: np.ndarray, pose: np.ndarray) -> np.ndarray:
-    """(rh, rw, 3) uint8: the face region for one frame of motion."""
+    """(rh, rw, 3) uint8: the face region for one frame of motion (one row of each level)."""
     rig = p.rig
     x0, y0, x1, y1 = rig.region
-    values = np.concatenate([lip, expression])
-    shaped = deform.shaped_vertices(rig, lip, expression)
+    mouth = shape_weights(lip, rig.mouth)
+    values = np.concatenate([mouth, expression])
+    shaped = deform.shaped_vertices(rig, mouth, expression)
     moved = deform.posed_vertices(rig, shaped, pose)[:, :2]
     rest = p.rest[:, :2]
     source = rest + (values @ rig.source_shifts).reshape(-1, 2)
