@@ -16,7 +16,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ...face import landmarks as lm
-from ...types import EXPRESSION_CHANNELS, MotionTrack, Portrait
+from ...types import ARTICULATE, EXPRESSION_CHANNELS, LIP_CHANNELS, MotionTrack, Portrait
 from . import deform
 from .articulation import shape_weights
 from .eyes import Eye, draw_eyes, eyes_of
@@ -27,6 +27,7 @@ from .shapes import MOUTH_SHAPES
 
 FIELD_CELLS = 160  # the displacement field's resolution across the region's longer side
 _GAZE = [EXPRESSION_CHANNELS.index("gaze_x"), EXPRESSION_CHANNELS.index("gaze_y")]
+_TONGUE = [LIP_CHANNELS.index("tongue_up"), LIP_CHANNELS.index("tongue_out")]
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,8 @@ def render_region(p: PreparedPortrait, lip: np.ndarray, expression: np.ndarray, 
     rigid[p.eye_rows] = deform.posed_vertices(rig, p.rest[p.eye_rows], pose, p.eye_rows)[:, :2]
     gaze = (float(expression[_GAZE[0]]), float(expression[_GAZE[1]]))
     draw_eyes(out, p.photo, p.eyes, moved, rigid, rest, gaze, (x0, y0))
-    draw_mouth(out, p.look, moved, rig.interior_bottom, rig.mouth_open, p.mouth_width, p.mouth_opening, (x0, y0))
+    tongue = tuple(float(np.clip(lip[ARTICULATE] * lip[i], 0, 1)) for i in _TONGUE)
+    draw_mouth(out, p.look, moved, rig.interior_bottom, rig.mouth_open, p.mouth_width, p.mouth_opening, (x0, y0), tongue)
     return out
 
 
