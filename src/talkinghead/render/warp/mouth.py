@@ -39,7 +39,7 @@ class TeethRow:
 # Upper: central and lateral incisors, canine, two premolars, foreshortened along the arch.
 UPPER_TEETH = TeethRow((0.0, 0.14, 0.235, 0.31, 0.37, 0.42), (1.0, 0.84, 0.92, 0.66, 0.52), (1.0, 0.93, 0.82, 0.66, 0.54))
 LOWER_TEETH = TeethRow((0.0, 0.09, 0.175, 0.25, 0.31, 0.36), (1.0, 0.95, 0.86, 0.66, 0.5), (1.0, 0.94, 0.84, 0.7, 0.58))
-UPPER_TEETH_DROP = 0.09  # upper incisors reach this far below the rest lip line (mouth widths)
+UPPER_TEETH_DROP = 0.07  # upper incisors reach this far below the rest lip line (mouth widths)
 UPPER_TEETH_ROUND = 0.22  # share of a tooth's length its rounded corners lose
 LOWER_TEETH_SHOWN = 0.06  # the most of the lower incisors that shows over the lip (mouth widths)
 LOWER_TEETH_ROUND = 0.01  # how much lower their corners are rounded (mouth widths)
@@ -169,7 +169,7 @@ def _cavity(m: Interior, look: MouthLook) -> np.ndarray:
 def _tongue(m: Interior, look: MouthLook, colour: np.ndarray, up: float) -> None:
     """The tongue's body rising from behind the lower teeth, tip raised by `up` (in place)."""
     reach = np.clip(1 - (m.along / (0.36 * m.rest_width)) ** 2, 0, 1)
-    height = (0.45 + 0.15 * up) * m.opening * np.sqrt(reach)
+    height = (0.3 + 0.2 * up) * m.opening * np.sqrt(reach)
     surface = m.s_lower - height
     if up > 0:  # the tip, narrower, reaches up behind the upper teeth
         tip = np.clip(1 - (m.along / (0.15 * m.rest_width)) ** 2, 0, 1)
@@ -215,7 +215,7 @@ def _lower_teeth(m: Interior, look: MouthLook, colour: np.ndarray) -> None:
     it (no cavity below them), smaller and darker towards the corners (in place)."""
     arch = _arch(m.along, LOWER_TEETH.edges, m.rest_width)
     length = _tooth_table(LOWER_TEETH.lengths, arch)
-    shown = np.minimum(0.28 * m.opening, LOWER_TEETH_SHOWN * m.rest_width) * length
+    shown = np.minimum(0.2 * m.opening, LOWER_TEETH_SHOWN * m.rest_width) * length
     tips = m.s_lower - shown + LOWER_TEETH_ROUND * m.rest_width * np.abs(arch.across) ** 4 * length
     alpha = smoothstep(m.s - tips + 0.5) * (arch.tooth >= 0)
     tone = _tooth_table(LOWER_TEETH.tones, arch) * _seams(arch, m.rest_width)
@@ -252,7 +252,7 @@ def _lip_shadow(m: Interior) -> np.ndarray:
     """Soft shadow the lips cast just inside them: deeper under the upper lip."""
     under_upper = np.exp(-np.maximum(m.s - m.s_upper, 0) / (0.035 * m.rest_width + 0.6))
     over_lower = np.exp(-np.maximum(m.s_lower - m.s, 0) / (0.015 * m.rest_width + 0.5))
-    return 1 - 0.38 * under_upper - 0.15 * over_lower
+    return 1 - 0.3 * under_upper - 0.12 * over_lower
 
 
 def draw_mouth(
