@@ -33,13 +33,13 @@ from talkinghead.render.warp.renderer import WarpRenderer
 from talkinghead.types import AudioClip, PhoneSegment
 
 ROOT = Path(__file__).resolve().parent.parent
-PORTRAITS = {
-    "astronaut (photo, smile with teeth)": ROOT / "assets" / "portrait.png",
-    "hopper (photo, closed)": ROOT / "tests/fixtures/portraits/hopper_closed.jpg",
-    "hopper (photo, parted lips)": ROOT / "tests/fixtures/portraits/hopper_parted.jpg",
-    "painting (smile with teeth)": ROOT / "tests/fixtures/portraits/painting_smile.jpg",
-    "drawing (closed)": ROOT / "tests/fixtures/portraits/drawing_closed.jpg",
-    "3D character (parted lips)": ROOT / "tests/fixtures/portraits/character_parted.jpg",
+PORTRAITS = {  # name: (kind, path)
+    "astronaut smile": ("photo, broad smile with teeth", ROOT / "assets" / "portrait.png"),
+    "hopper closed": ("photo, closed mouth", ROOT / "tests/fixtures/portraits/hopper_closed.jpg"),
+    "hopper parted": ("photo, lips parted", ROOT / "tests/fixtures/portraits/hopper_parted.jpg"),
+    "painting smile": ("painting, smile with teeth", ROOT / "tests/fixtures/portraits/painting_smile.jpg"),
+    "drawing closed": ("pencil drawing, closed mouth", ROOT / "tests/fixtures/portraits/drawing_closed.jpg"),
+    "3D character parted": ("3D character, lips parted", ROOT / "tests/fixtures/portraits/character_parted.jpg"),
 }
 SPEECH = ROOT / "tests/fixtures/speech/words"
 BILABIALS, OPEN_VOWELS, SPREAD, ROUNDED = {"P", "B", "M"}, {"AA", "AH", "AE", "AO"}, {"IY"}, {"UW", "W"}
@@ -131,12 +131,12 @@ def main() -> None:
     parser.add_argument("portraits", nargs="*", help="names (substrings) of the portraits to judge; default all")
     args = parser.parse_args()
     clip, transcript = load_speech()
-    for name, path in PORTRAITS.items():
+    for name, (kind, path) in PORTRAITS.items():
         if args.portraits and not any(p in name for p in args.portraits):
             continue
         f = measure(path, clip, transcript, args.fps)
         worst = max(f.closures)
-        print(f"{name}:")
+        print(f"{name} ({kind}):")
         print(f"  gap  photo {f.photo_gap:.3f}  open vowels {f.open_gap:.3f}  p/b/m min per phone {' '.join(f'{c:.3f}' for c in f.closures)}"
               f"  worst {worst:.3f} = {100 * worst / f.open_gap:.0f} % of open  {'ok' if worst <= 0.04 and worst <= 0.15 * f.open_gap else 'FAIL'}")
         print(f"  width/height  neutral {f.neutral[0]:.2f}  ee {f.spread[0]:.2f}  oo {f.rounded[0]:.2f}"

@@ -25,6 +25,7 @@ from .paint import blend_into, fill_mask, polygon_mask
 TEETH_WHITE = np.array([226.0, 219.0, 204.0], np.float32)  # warm off-white under neutral light
 MOUTH_RED = np.array([175.0, 62.0, 60.0], np.float32)  # inside of the cheeks and tongue, lit
 GUM_PINK = np.array([206.0, 118.0, 116.0], np.float32)
+SKIN_CHROMA = 60.0  # max − min channel of skin in an ordinary colour photo
 
 
 @dataclass(frozen=True)
@@ -38,13 +39,14 @@ class TeethRow:
 
 # Upper: central and lateral incisors, canine, two premolars, foreshortened along the arch.
 UPPER_TEETH = TeethRow((0.0, 0.14, 0.235, 0.31, 0.37, 0.42), (1.0, 0.84, 0.92, 0.66, 0.52), (1.0, 0.93, 0.82, 0.66, 0.54))
-LOWER_TEETH = TeethRow((0.0, 0.09, 0.175, 0.25, 0.31, 0.36), (1.0, 0.95, 0.86, 0.66, 0.5), (1.0, 0.94, 0.84, 0.7, 0.58))
+LOWER_TEETH = TeethRow((0.0, 0.09, 0.175, 0.25, 0.3), (1.0, 0.95, 0.8, 0.55), (1.0, 0.93, 0.8, 0.62))
 UPPER_TEETH_DROP = 0.07  # upper incisors reach this far below the rest lip line (mouth widths)
 UPPER_TEETH_ROUND = 0.22  # share of a tooth's length its rounded corners lose
 LOWER_TEETH_SHOWN = 0.06  # the most of the lower incisors that shows over the lip (mouth widths)
 LOWER_TEETH_ROUND = 0.01  # how much lower their corners are rounded (mouth widths)
 GUM_HEIGHT = 0.2  # from the incisal edge to the gum line (mouth widths)
 EDGE_SOFTNESS = 0.8  # pixels over which the interior fades in at the lips
+ROUNDING_HIDES = 0.75  # share of the teeth that lips rounded fully forward hide
 CAVITY_FLOOR = 0.5  # the darkest the cavity gets, against its own colour: never a black hole
 
 
@@ -90,11 +92,14 @@ def mouth_look(photo: np.ndarray, points: np.ndarray, photo_open: bool) -> Mouth
     teeth = _photo_teeth(photo, inner) if photo_open else None
     # Teeth under the photo's light: its exposure, and some of the skin's colour cast.
     cast = (skin / max(float(skin.mean()), 1.0)) ** 0.35
+    # As colourful as the photo: a drawing or a faded print gets a muted inside.
+    colourful = float(np.clip((skin.max() - skin.min()) / SKIN_CHROMA, 0.3, 1.0))
+    muted = lambda c: (c.mean() + colourful * (c - c.mean())).astype(np.float32)  # noqa: E731
     return MouthLook(
-        cavity=(inside * 0.42).astype(np.float32),
-        tongue=(inside * 0.85).astype(np.float32),
-        gum=(0.5 * lip + 0.5 * GUM_PINK * exposure).astype(np.float32),
-        teeth=teeth if teeth is not None else (TEETH_WHITE * exposure * cast).astype(np.float32),
+        cavity=muted(inside * 0.42),
+        tongue=muted(inside * 0.85),
+        teeth=teeth if teeth is not None else muted(TEETH_WHITE * exposure * cast),
+        gum=muted(0.5 * lip + 0.5 * GUM_PINK * exposure),
     )
 
 
@@ -183,10 +188,9 @@ def _tongue(m: Interior, look: MouthLook, colour: np.ndarray, up: float) -> None
 
 
 def _tongue_tip(m: Interior, look: MouthLook, colour: np.ndarray, edge: np.ndarray, out: float) -> None:
-    """The tip between the teeth ("th"), in front of the lower teeth (in place)."""
-    centre = edge + 0.35 * np.minimum(m.s_lower - edge, 0.08 * m.rest_width)
-    r = np.hypot(m.along / (0.17 * m.rest_width), (m.s - centre) / (0.06 * m.rest_width + 1))
-    tip = out * (1 - smoothstep((r - 0.85) / 0.2))
+    """The tip between the teeth ("th"): in front of them, the upper incisors resting on it (in place)."""
+    r = np.hypot(m.along / (0.15 * m.rest_width), (m.s - edge) / (0.05 * m.rest_width + 1))
+    tip = out * (1 - smoothstep((r - 0.85) / 0.2)) * smoothstep(m.s - (edge - 0.012 * m.rest_width))
     lit = 0.8 + 0.25 * smoothstep(1 - r)
     colour += tip[..., None] * (_in_shadow(look, look.tongue * 1.15, lit) - colour)
 
@@ -265,13 +269,15 @@ def draw_mouth(
     rest_opening: np.ndarray,
     offset: tuple[int, int],
     tongue: tuple[float, float] = (0.0, 0.0),
+    rounding: float = 0.0,
 ) -> None:
     """Draw the mouth interior into `out` (the region being rendered, in place).
 
     shaped: (V, 2) vertex positions this frame, image pixels; interior_bottom: vertex indices
     of the photo interior's bottom edge; rest_width: the photo's mouth width in pixels;
     rest_opening: `opening_per_column` of the photo, where nothing is drawn; tongue: how far
-    its tip is raised (tongue_up) and between the teeth (tongue_out), 0..1.
+    its tip is raised (tongue_up) and between the teeth (tongue_out), 0..1; rounding: how far
+    the lips are pushed forward (lips_round), hiding the teeth behind them.
     """
     upper = shaped[list(lm.LIPS_INNER_UPPER)]
     bottom = shaped[interior_bottom]
@@ -316,12 +322,14 @@ def draw_mouth(
     )
     # Back to front: cavity, tongue, lower teeth, the tongue's tip, upper teeth; then the lips' shadow.
     colour = _cavity(m, look)
+    behind = colour.copy()  # what rounded lips pushed forward show instead of the teeth: the dark
     edge, arch = upper_teeth_edge(m)
     _tongue(m, look, colour, tongue[0])
     _lower_teeth(m, look, colour)
-    if tongue[1] > 0:
-        _tongue_tip(m, look, colour, edge, tongue[1])
     if not photo_open:
         _upper_teeth(m, look, colour, edge, arch)
+    colour += ROUNDING_HIDES * rounding * (behind - colour)
+    if tongue[1] > 0:
+        _tongue_tip(m, look, colour, edge, tongue[1])
     colour *= _lip_shadow(m)[..., None]
     blend_into(out[lo[1] - y0 : hi[1] - y0, lo[0] - x0 : hi[0] - x0], colour, mask)

@@ -28,6 +28,7 @@ from .shapes import MOUTH_SHAPES
 FIELD_CELLS = 160  # the displacement field's resolution across the region's longer side
 _GAZE = [EXPRESSION_CHANNELS.index("gaze_x"), EXPRESSION_CHANNELS.index("gaze_y")]
 _TONGUE = [LIP_CHANNELS.index("tongue_up"), LIP_CHANNELS.index("tongue_out")]
+_ROUND = LIP_CHANNELS.index("lips_round")
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,8 @@ def render_region(p: PreparedPortrait, lip: np.ndarray, expression: np.ndarray, 
     gaze = (float(expression[_GAZE[0]]), float(expression[_GAZE[1]]))
     draw_eyes(out, p.photo, p.eyes, moved, rigid, rest, gaze, (x0, y0))
     tongue = tuple(float(np.clip(lip[ARTICULATE] * lip[i], 0, 1)) for i in _TONGUE)
-    draw_mouth(out, p.look, moved, rig.interior_bottom, rig.mouth_open, p.mouth_width, p.mouth_opening, (x0, y0), tongue)
+    rounding = float(np.clip(lip[ARTICULATE] * lip[_ROUND], 0, 1))
+    draw_mouth(out, p.look, moved, rig.interior_bottom, rig.mouth_open, p.mouth_width, p.mouth_opening, (x0, y0), tongue, rounding)
     return out
 
 

@@ -16,7 +16,7 @@ from ...face import landmarks as lm
 from ...motion.signals import smoothstep
 from ...types import EXPRESSION_CHANNELS
 
-JAW_MAX_DEGREES = 15.0  # jaw_open = 1
+JAW_MAX_DEGREES = 18.0  # jaw_open = 1
 GAZE_RANGE = (0.22, 0.12)  # iris travel at gaze ±1, in eye widths (horizontal, vertical)
 LIPS_MEET = 0.6  # closing lips meet this far down the photo's opening: the upper lip covers the upper teeth
 LIP_OUTER_SHARE = 0.45  # a closing lip's outer edge moves this share of its inner edge's way
@@ -191,7 +191,7 @@ def _mouth_shapes(q: np.ndarray, lower_interior: list[int]) -> dict[str, np.ndar
     side = (q[:, 0] - centre[0]) / (0.5 * width)  # -1 .. 1 from corner to corner
     pull = np.clip(side, -1.0, 1.0)
     lips_wide = around[:, None] * np.stack([0.12 * width * pull, 0 * side, 0 * side], 1)
-    roundness = np.stack([-0.15 * width * pull, 0 * side, -0.05 * (1 - smoothstep(np.abs(side)))], 1)
+    roundness = np.stack([-0.2 * width * pull, 0 * side, -0.05 * (1 - smoothstep(np.abs(side)))], 1)
     lips_round = around[:, None] * roundness
 
     # Open the round mouth a little in the middle, as an "oo" does.
