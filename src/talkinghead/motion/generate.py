@@ -30,9 +30,12 @@ def lip_track(features: AudioFeatures, rest: str = "photo") -> np.ndarray:
     is silent, and on a photo whose rest is an open smile the gate would open them.
     """
     curves = lip_curves(list(features.phones), features.loudness, features.fps, rest)
+    voice = speaking(features.voice, features.fps)
     pressed = curves[:, LIP_CHANNELS.index("lips_press")] >= 0.99
     pressed = np.convolve(pressed, np.ones(3), mode="same") > 0  # and the frames either side
-    gate = np.maximum(speaking(features.voice, features.fps), pressed)[:, None]
+    # Only next to heard speech: a closure the recogniser finds in a long silence is noise.
+    pressed &= np.convolve(voice > 0.5, np.ones(5), mode="same") > 0
+    gate = np.maximum(voice, pressed)[:, None]
     return (gate * curves + (1 - gate) * np.asarray(rest_viseme(rest).shape)).astype(np.float32)
 
 
