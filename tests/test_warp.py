@@ -28,11 +28,12 @@ class Still:
         self.prepared = prepare(analyze_face(photo))
 
     def __call__(self, lip=None, expression=None, pose=None) -> np.ndarray:
+        """Lip shapes given are articulated fully (absolute shapes); none: the photo's mouth."""
         x0, y0, x1, y1 = self.prepared.rig.region
         frame = self.photo.copy()
         frame[y0:y1, x0:x1] = render_region(
             self.prepared,
-            _values(LIP_CHANNELS, **(lip or {})),
+            _values(LIP_CHANNELS, **({"articulate": 1.0, **lip} if lip else {})),
             _values(EXPRESSION_CHANNELS, **(expression or {})),
             _values(POSE_CHANNELS, **(pose or {})),
         )

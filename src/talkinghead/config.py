@@ -17,6 +17,7 @@ from .transcript import read_transcript
 
 DEVICES = ("auto", "cuda", "mps", "cpu")
 from .motion.expression import EMOTIONS, GAZE_MODES
+from .motion.visemes import REST_MODES
 
 
 def knob(default: Any, help: str, *, bounds: tuple[float, float] | None = None, **extra: Any) -> Any:
@@ -34,6 +35,7 @@ class MotionConfig:
     gaze: str = knob("camera", "where the eyes look: at the camera with small saccades, also glancing away in pauses (natural), or fixed", choices=GAZE_MODES)
     emotion: str = knob("neutral", "expression under the speech", choices=tuple(EMOTIONS))
     emotion_intensity: float = knob(1.0, "strength of --emotion, 0 to 2", bounds=(0, 2))
+    rest: str = knob("photo", "what the mouth returns to in pauses: the photo's own (its smile, its parted lips; p/b/m still close), or closed lips", choices=REST_MODES)
     motion_file: Path | None = knob(None, "render this motion track (JSON or CSV from `talkinghead motion`) instead of one made from the audio", metavar="TRACK", flag="--motion")
 
 

@@ -109,15 +109,25 @@ class AudioFeatures:
         return len(self.loudness)
 
 
-# Motion channels. Every channel is a displacement from the photo's own state: 0 everywhere
-# is the photo itself. Ranges at weight 1 are given next to each name.
+# Motion channels. Expression and pose channels are displacements from the photo's own face:
+# 0 everywhere is the photo itself. Lip channels describe the mouth in absolute terms, as
+# ARKit's blendshapes do: how far from a relaxed mouth with the lips together, whatever the
+# photo's mouth is. A renderer reaches that shape from the photo's own mouth (the warp
+# renderer measures it once per portrait: a smiling photo closes its lips over its teeth on
+# "m", an open one closes its jaw). `articulate` says how fully the mouth takes that shape:
+# 0 is the photo's own mouth, whatever the other lip channels say, so a track of zeros is
+# the photo still; 1 is exactly the shape described; up to 2 exaggerates the way there.
+# Ranges at weight 1 are given next to each name.
 LIP_CHANNELS = (
-    "jaw_open",  # 0..1   jaw drops; 1 = wide open ("ah" shouted)
-    "lips_wide",  # 0..1   corners pulled out ("ee")
-    "lips_round",  # 0..1   corners in, lips pushed forward ("oo", "w")
-    "lips_press",  # 0..1   lips pressed together ("p", "b", "m"); closes an open photo mouth
+    "jaw_open",  # 0..1   how open the mouth is: 0 = lips together, 1 = wide open ("ah" shouted)
+    "lips_wide",  # 0..1   corners spread beyond a relaxed mouth ("ee"); 1 = a broad smile's width
+    "lips_round",  # 0..1   lips rounded and pushed forward, the mouth narrower ("oo", "w")
+    "lips_press",  # 0..1   lips pressed together ("p", "b", "m"), closed whatever the jaw says
     "upper_lip_up",  # 0..1   upper lip raised, upper teeth shown
-    "lower_lip_tuck",  # 0..1   lower lip up under the upper teeth ("f", "v")
+    "lower_lip_tuck",  # 0..1   lower lip up against the upper teeth ("f", "v")
+    "tongue_up",  # 0..1   tongue tip raised to the ridge behind the upper teeth ("l", "t", "n")
+    "tongue_out",  # 0..1   tongue tip between the teeth ("th")
+    "articulate",  # 0..2   0 = the photo's own mouth, 1 = the shape above, 2 = twice the way there
 )
 EXPRESSION_CHANNELS = (
     "blink_left",  # 0..1   subject's left eye (image right) closed
@@ -140,6 +150,7 @@ POSE_CHANNELS = (
     "shift_y",  # face widths, + = down
 )
 LEVELS = ("lip", "expression", "pose")
+ARTICULATE = LIP_CHANNELS.index("articulate")
 
 
 @dataclass(frozen=True)
@@ -163,15 +174,21 @@ class MotionTrack:
 
     @classmethod
     def still(cls, frames: int, fps: float) -> MotionTrack:
-        """A track that holds the photo's own face for `frames` frames."""
+        """A track that holds the photo's own face for `frames` frames (`articulate` 0)."""
         zeros = lambda n: np.zeros((frames, n), np.float32)  # noqa: E731
         return cls(fps, zeros(len(LIP_CHANNELS)), zeros(len(EXPRESSION_CHANNELS)), zeros(len(POSE_CHANNELS)))
 
     def weighted(self, *, lip: float = 1.0, expression: float = 1.0, pose: float = 1.0) -> MotionTrack:
-        """Each level's amplitude scaled by its weight; 0 freezes that level exactly."""
+        """Each level's amplitude scaled by its weight; 0 freezes that level exactly.
+
+        The lip level's shapes are absolute: its weight scales `articulate`, how far the mouth
+        goes from the photo's own towards them.
+        """
+        lips = self.lip.copy()
+        lips[:, ARTICULATE] *= np.float32(lip)
         return replace(
             self,
-            lip=(self.lip * np.float32(lip)).astype(np.float32),
+            lip=lips.astype(np.float32),
             expression=(self.expression * np.float32(expression)).astype(np.float32),
             pose=(self.pose * np.float32(pose)).astype(np.float32),
         )

@@ -10,20 +10,29 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import MotionConfig
-from ..types import AudioFeatures, MotionTrack
+from ..types import LIP_CHANNELS, AudioFeatures, MotionTrack
 from .expression import expression_track
 from .lip import lip_curves
 from .pose import pose_track
 from .signals import speaking
+from .visemes import rest_viseme
 
 
-def lip_track(features: AudioFeatures) -> np.ndarray:
+def lip_track(features: AudioFeatures, rest: str) -> np.ndarray:
     """(T, len(LIP_CHANNELS)) float32: mouth shapes from the phones, only where voice is heard.
 
-    The voice gate keeps the mouth at rest on noise the phone recogniser mistakes for speech.
+    The voice gate keeps the mouth at rest (`rest`, visemes.REST_MODES) on noise the phone
+    recogniser mistakes for speech. Lips pressed shut pass it: the closure of a "p" or "b"
+    is silent, and on a photo whose rest is an open smile the gate would open them.
     """
-    curves = lip_curves(list(features.phones), features.loudness, features.fps)
-    return (curves * speaking(features.voice, features.fps)[:, None]).astype(np.float32)
+    curves = lip_curves(list(features.phones), features.loudness, features.fps, rest)
+    voice = speaking(features.voice, features.fps)
+    pressed = curves[:, LIP_CHANNELS.index("lips_press")] >= 0.99
+    pressed = np.convolve(pressed, np.ones(3), mode="same") > 0  # and the frames either side
+    # Only next to heard speech: a closure the recogniser finds in a long silence is noise.
+    pressed &= np.convolve(voice > 0.5, np.ones(5), mode="same") > 0
+    gate = np.maximum(voice, pressed)[:, None]
+    return (gate * curves + (1 - gate) * np.asarray(rest_viseme(rest).shape)).astype(np.float32)
 
 
 def generate_motion(features: AudioFeatures, config: MotionConfig) -> MotionTrack:
@@ -34,8 +43,8 @@ def generate_motion(features: AudioFeatures, config: MotionConfig) -> MotionTrac
     emotion, intensity = config.emotion, config.emotion_intensity
     return MotionTrack(
         fps=features.fps,
-        lip=lip_track(features),
+        lip=lip_track(features, config.rest),
         expression=expression_track(features, expression_rng, gaze=config.gaze, emotion=emotion, intensity=intensity),
         pose=pose_track(features, pose_rng, emotion=emotion, intensity=intensity),
-        meta={"seed": config.seed, "phones": features.phone_source, "gaze": config.gaze, "emotion": emotion, "emotion_intensity": intensity},
+        meta={"seed": config.seed, "phones": features.phone_source, "gaze": config.gaze, "emotion": emotion, "emotion_intensity": intensity, "rest": config.rest},
     )

@@ -24,10 +24,12 @@ import numpy as np
 
 from ..types import LIP_CHANNELS, PhoneSegment
 from .signals import smoothstep
-from .visemes import BY_PHONE, GLIDE_FRACTION, GLIDES, Viseme, phone_to_viseme
+from .visemes import BY_PHONE, GLIDE_FRACTION, GLIDES, Viseme, phone_to_viseme, rest_viseme
 
 JAW = LIP_CHANNELS.index("jaw_open")
 LIP_SHAPE = [LIP_CHANNELS.index("lips_wide"), LIP_CHANNELS.index("lips_round")]
+# Every channel but `articulate`: those that say what shape the mouth takes.
+SHAPE_CHANNELS = [i for i, name in enumerate(LIP_CHANNELS) if name != "articulate"]
 
 LEAD_S = 0.04  # the mouth shows each shape this much before its sound (one frame at 25 fps)
 ANTICIPATION_S = 0.12  # a viseme's pull starts this long before its phone...
@@ -55,17 +57,18 @@ class Key:
     end: float  # seconds
 
 
-def lip_curves(phones: list[PhoneSegment], loudness: np.ndarray, fps: float) -> np.ndarray:
+def lip_curves(phones: list[PhoneSegment], loudness: np.ndarray, fps: float, rest: str = "photo") -> np.ndarray:
     """(T, len(LIP_CHANNELS)) float32 in [0, 1]: the mouth shape on each video frame.
 
     `loudness` is the (T,) envelope of audio.loudness; frame t shows time (t + 0.5)/fps.
+    `rest` (visemes.REST_MODES) is the shape of silence.
     """
     frames = len(loudness)
-    keys = _keys(phones)
+    keys = _keys(phones, rest_viseme(rest))
     times = (np.arange(frames) + 0.5) / fps + LEAD_S
-    curves = _blend(keys, times)
+    curves = _blend(keys, times, np.asarray(rest_viseme(rest).shape))
     # Only while a phone shapes the mouth: in silence the mouth rests whatever the noise.
-    shaping = np.clip(np.abs(curves).sum(1) / 0.1, 0.0, 1.0)
+    shaping = np.clip(np.abs(curves[:, SHAPE_CHANNELS]).sum(1) / 0.1, 0.0, 1.0)
     curves[:, JAW] *= JAW_GAIN_QUIET + JAW_GAIN_SLOPE * loudness
     curves[:, JAW] += shaping * ENERGY_SHARE * (ENERGY_JAW * loudness**0.8 - curves[:, JAW])
     curves = _limit_speed(curves, MAX_SPEED / fps)
@@ -73,11 +76,12 @@ def lip_curves(phones: list[PhoneSegment], loudness: np.ndarray, fps: float) -> 
     return np.clip(curves, 0.0, 1.0).astype(np.float32)
 
 
-def _keys(phones: list[PhoneSegment]) -> list[Key]:
-    """Viseme keys of the phones; a diphthong ends on its glide's shape."""
+def _keys(phones: list[PhoneSegment], rest: Viseme) -> list[Key]:
+    """Viseme keys of the phones, silences as `rest`; a diphthong ends on its glide's shape."""
     keys = []
     for seg in phones:
         viseme = phone_to_viseme(seg.phone)
+        viseme = rest if viseme.name == rest.name else viseme
         glide = GLIDES.get(seg.phone.upper().rstrip("012"))
         if glide is None:
             keys.append(Key(viseme, seg.start, seg.end))
@@ -87,17 +91,17 @@ def _keys(phones: list[PhoneSegment]) -> list[Key]:
     return keys
 
 
-def _blend(keys: list[Key], times: np.ndarray) -> np.ndarray:
-    """(T, C) dominance-weighted mean of the keys' shapes at `times`.
+def _blend(keys: list[Key], times: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """(T, C) dominance-weighted mean of the keys' shapes at `times`, with a faint pull to `rest`.
 
     Each key only touches the frames within its reach, so the cost grows with the clip's
     length, not with its length squared.
     """
     frames, channels = len(times), len(LIP_CHANNELS)
-    total = np.zeros((frames, channels))
-    weight = np.full((frames, channels), REST_WEIGHT)  # the rest shape is all zeros
+    total = np.tile(REST_WEIGHT * rest, (frames, 1))
+    weight = np.full((frames, channels), REST_WEIGHT)
     if not keys or frames == 0:
-        return total.astype(np.float32)
+        return np.tile(rest, (frames, 1)).astype(np.float32)
     step = times[1] - times[0] if frames > 1 else 1.0
     for key in keys:
         first = max(0, int(np.ceil((key.start - ANTICIPATION_S - times[0]) / step)))

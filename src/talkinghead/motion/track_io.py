@@ -2,8 +2,11 @@
 
 Both formats carry every channel of the three levels by name, and ARKit-style blendshape
 values derived from them (jawOpen, eyeBlinkLeft, browInnerUp, ...) plus head rotation in
-degrees, so 3D-avatar rigs can be driven from the same speech. Loading reads the channels
-only: the ARKit columns are an export.
+degrees, so 3D-avatar rigs can be driven from the same speech: lip channels describe the
+mouth in absolute terms (as ARKit does), so the export needs no photo. `articulate` has no
+ARKit counterpart (an avatar has no photo's own mouth to return to); the mouth shapes it
+returns from are exported as they are. Loading reads the channels only: the ARKit columns
+are an export.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from ..output import atomic_output, is_stream
 from ..types import EXPRESSION_CHANNELS, LIP_CHANNELS, POSE_CHANNELS, MotionTrack
 
 FORMAT = "talkinghead.motion"
-VERSION = 1
+VERSION = 2  # 2: lip channels are absolute shapes, with tongue and articulate channels
 LEVEL_CHANNELS = {"lip": LIP_CHANNELS, "expression": EXPRESSION_CHANNELS, "pose": POSE_CHANNELS}
 
 # ARKit blendshape -> how it is made from our channels (subject's left = "Left").
@@ -37,6 +40,7 @@ ARKIT = {
     "mouthUpperUpLeft": lambda c: c["upper_lip_up"],
     "mouthUpperUpRight": lambda c: c["upper_lip_up"],
     "mouthRollLower": lambda c: c["lower_lip_tuck"],
+    "tongueOut": lambda c: c["tongue_out"],
     "mouthSmileLeft": lambda c: c["smile"],
     "mouthSmileRight": lambda c: c["smile"],
     "mouthFrownLeft": lambda c: c["mouth_frown"],

@@ -19,9 +19,10 @@ def head_rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     return tilt @ nod @ turn
 
 
-def shaped_vertices(rig: WarpRig, lip: np.ndarray, expression: np.ndarray) -> np.ndarray:
-    """(V, 3) float64 image pixels: the rest mesh with lip and expression shapes applied."""
-    points = rig.rest.astype(np.float64) + (np.concatenate([lip, expression]) @ rig.shapes).reshape(-1, 3)
+def shaped_vertices(rig: WarpRig, mouth: np.ndarray, expression: np.ndarray) -> np.ndarray:
+    """(V, 3) float64 image pixels: the rest mesh with mouth-shape (MOUTH_SHAPES) and
+    expression weights applied."""
+    points = rig.rest.astype(np.float64) + (np.concatenate([mouth, expression]) @ rig.shapes).reshape(-1, 3)
     # Lips may not cross: fix it in the face's frame, where "above" is well defined.
     idx = _LIP_CONSTRAINED + list(rig.lower_interior)
     q = rig.frame.to_face(points[idx])

@@ -1,15 +1,21 @@
-"""The inside of a mouth opened wider than the photo's: cavity, teeth and tongue.
+"""The inside of a mouth opened wider than the photo's: cavity, tongue, teeth and gums.
 
 Drawn in the mouth's own coordinates (u along the lips from corner to corner, s across them),
-in colours taken from the person's lips and the photo's exposure. When the photo's mouth is
-open, its own interior (upper teeth) is kept by the mesh and only the gap that opens below it
-is drawn; when it is closed, the whole opening is drawn, upper teeth included.
+in colours taken from the person's lips, the photo's own teeth and its exposure, back to front:
+a cavity darkening with depth (never black), the tongue lit from the front and fading into
+the throat, the lower teeth on the jaw (tips over the lower lip, roots behind it), the upper
+teeth hung from the skull (incisors, canines and premolars along the arch, outer ones shorter
+and darker, a scalloped gum line where the lip lifts), and the soft shadow of the lips over
+all. Teeth are placed in the photo's mouth widths from the middle: they do not narrow when the
+lips round. When the photo's mouth is open, its own interior (upper teeth) is kept by the mesh
+and only the gap that opens below it is drawn.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from ...face import landmarks as lm
@@ -18,9 +24,30 @@ from .paint import blend_into, fill_mask, polygon_mask
 
 TEETH_WHITE = np.array([226.0, 219.0, 204.0], np.float32)  # warm off-white under neutral light
 MOUTH_RED = np.array([175.0, 62.0, 60.0], np.float32)  # inside of the cheeks and tongue, lit
-UPPER_TEETH_DROP = 0.05  # upper incisors reach this far below the rest lip line (mouth widths)
-TOOTH_EDGES_UPPER = (0.0, 0.12, 0.22, 0.31)  # distance of tooth boundaries from the middle, mouth widths
-TOOTH_EDGES_LOWER = (0.0, 0.08, 0.16, 0.24)
+GUM_PINK = np.array([206.0, 118.0, 116.0], np.float32)
+SKIN_CHROMA = 60.0  # max − min channel of skin in an ordinary colour photo
+
+
+@dataclass(frozen=True)
+class TeethRow:
+    """One row of teeth as seen from the front, tooth by tooth from the middle outwards."""
+
+    edges: tuple[float, ...]  # boundaries between teeth, in rest mouth widths from the middle
+    lengths: tuple[float, ...]  # how much of each shows, against a central incisor
+    tones: tuple[float, ...]  # brightness: the outer teeth turn away and lie deeper in shadow
+
+
+# Upper: central and lateral incisors, canine, two premolars, foreshortened along the arch.
+UPPER_TEETH = TeethRow((0.0, 0.14, 0.235, 0.31, 0.37, 0.42), (1.0, 0.84, 0.92, 0.66, 0.52), (1.0, 0.93, 0.82, 0.66, 0.54))
+LOWER_TEETH = TeethRow((0.0, 0.09, 0.175, 0.25, 0.3), (1.0, 0.95, 0.8, 0.55), (1.0, 0.93, 0.8, 0.62))
+UPPER_TEETH_DROP = 0.07  # upper incisors reach this far below the rest lip line (mouth widths)
+UPPER_TEETH_ROUND = 0.22  # share of a tooth's length its rounded corners lose
+LOWER_TEETH_SHOWN = 0.06  # the most of the lower incisors that shows over the lip (mouth widths)
+LOWER_TEETH_ROUND = 0.01  # how much lower their corners are rounded (mouth widths)
+GUM_HEIGHT = 0.2  # from the incisal edge to the gum line (mouth widths)
+EDGE_SOFTNESS = 0.8  # pixels over which the interior fades in at the lips
+ROUNDING_HIDES = 0.75  # share of the teeth that lips rounded fully forward hide
+CAVITY_FLOOR = 0.5  # the darkest the cavity gets, against its own colour: never a black hole
 
 
 @dataclass(frozen=True)
@@ -28,6 +55,7 @@ class MouthLook:
     cavity: np.ndarray  # (3,) float32 RGB
     tongue: np.ndarray  # (3,) float32 RGB
     teeth: np.ndarray  # (3,) float32 RGB
+    gum: np.ndarray  # (3,) float32 RGB
 
 
 def _mean_colour(photo: np.ndarray, polygon: np.ndarray, hole: np.ndarray | None = None) -> np.ndarray | None:
@@ -62,10 +90,16 @@ def mouth_look(photo: np.ndarray, points: np.ndarray, photo_open: bool) -> Mouth
     # The inside is redder than lips without lipstick, and as lit as the face.
     inside = 0.5 * lip + 0.5 * MOUTH_RED * exposure
     teeth = _photo_teeth(photo, inner) if photo_open else None
+    # Teeth under the photo's light: its exposure, and some of the skin's colour cast.
+    cast = (skin / max(float(skin.mean()), 1.0)) ** 0.35
+    # As colourful as the photo: a drawing or a faded print gets a muted inside.
+    colourful = float(np.clip((skin.max() - skin.min()) / SKIN_CHROMA, 0.3, 1.0))
+    muted = lambda c: (c.mean() + colourful * (c - c.mean())).astype(np.float32)  # noqa: E731
     return MouthLook(
-        cavity=(inside * 0.3).astype(np.float32),
-        tongue=(inside * 0.8).astype(np.float32),
-        teeth=teeth if teeth is not None else (TEETH_WHITE * exposure).astype(np.float32),
+        cavity=muted(inside * 0.42),
+        tongue=muted(inside * 0.85),
+        teeth=teeth if teeth is not None else muted(TEETH_WHITE * exposure * cast),
+        gum=muted(0.5 * lip + 0.5 * GUM_PINK * exposure),
     )
 
 
@@ -77,24 +111,152 @@ def _profile(contour: np.ndarray, origin: np.ndarray, axis_u: np.ndarray, axis_s
     return np.interp(u, cu[order], cs[order])
 
 
-def _tooth_gaps(along: np.ndarray, edges: tuple[float, ...], mouth_width: float) -> np.ndarray:
-    """Multiplier < 1 on the thin dark lines between teeth; none where teeth are too small to show them."""
-    spacing = (edges[1] - edges[0]) * mouth_width
-    strength = 0.08 * smoothstep((spacing - 5.0) / 5.0)
-    dim = np.ones_like(along)
-    if strength == 0:
-        return dim
-    sigma = 0.35 + 0.006 * mouth_width
-    for e in edges:
-        for side in ((1,) if e == 0 else (-1, 1)):
-            dim *= 1 - strength * np.exp(-(((along - side * e * mouth_width) / sigma) ** 2))
-    return dim
-
-
 def opening_per_column(shaped: np.ndarray, interior_bottom: np.ndarray, photo_open: bool) -> np.ndarray:
     """(11,) pixels between the top of the drawn interior and the lower lip, corner to corner."""
     top = shaped[interior_bottom] if photo_open else shaped[list(lm.LIPS_INNER_UPPER)]
     return np.linalg.norm(shaped[list(lm.LIPS_INNER_LOWER)] - top, axis=1)
+
+
+@dataclass(frozen=True)
+class Arch:
+    """Where each pixel falls on a row of teeth seen from the front (per-pixel arrays)."""
+
+    tooth: np.ndarray  # int: 0 = central incisor, 1 = lateral, 2 = canine, 3.. = premolars; -1 past the last
+    across: np.ndarray  # -1..1 within its tooth, 0 at its middle
+    seam: np.ndarray  # pixels to the nearest boundary between teeth
+
+
+def _arch(along: np.ndarray, edges: tuple[float, ...], rest_width: float) -> Arch:
+    """The teeth of a row whose boundaries lie at `edges` (rest mouth widths from the middle)."""
+    d = np.abs(along) / rest_width
+    bounds = np.asarray(edges)
+    tooth = np.searchsorted(bounds, d, side="right") - 1
+    tooth = np.where(d >= bounds[-1], -1, tooth)
+    k = np.clip(tooth, 0, len(bounds) - 2)
+    left, right = bounds[k], bounds[k + 1]
+    across = 2 * (d - left) / (right - left) - 1
+    seam = np.minimum(d - left, right - d) * rest_width
+    return Arch(tooth, across, seam)
+
+
+def _tooth_table(values: tuple[float, ...], arch: Arch) -> np.ndarray:
+    """A per-tooth quantity looked up per pixel (0 past the last tooth)."""
+    return np.where(arch.tooth >= 0, np.asarray(values)[np.clip(arch.tooth, 0, len(values) - 1)], 0.0)
+
+
+@dataclass(frozen=True)
+class Interior:
+    """Per-pixel coordinates of the mouth region being drawn, in pixels: `along` the lips
+    from their middle, `s` down across them, and where the contours cross each column."""
+
+    along: np.ndarray
+    s: np.ndarray
+    s_upper: np.ndarray  # the upper lip's inner edge now
+    s_bottom: np.ndarray  # the photo interior's bottom edge (the skull's: where upper teeth end)
+    s_lower: np.ndarray  # the lower lip's inner edge now
+    side: np.ndarray  # 0 in the middle, 1 at the corners
+    rest_width: float
+
+    @property
+    def opening(self) -> np.ndarray:
+        return np.maximum(self.s_lower - self.s_upper, 1e-3)
+
+
+def _cavity(m: Interior, look: MouthLook) -> np.ndarray:
+    """The dark inside: lit near the lips, darker with depth and towards the corners."""
+    depth = smoothstep(np.minimum(m.s - m.s_upper, m.s_lower - m.s) / (0.5 * m.opening))
+    # The wider the opening, the deeper into the throat one sees.
+    throat = smoothstep(m.opening / (0.35 * m.rest_width))
+    shade = 1.15 - 0.35 * depth * (0.6 + 0.4 * throat) - 0.3 * m.side**2
+    return look.cavity * np.maximum(shade, CAVITY_FLOOR)[..., None]
+
+
+def _tongue(m: Interior, look: MouthLook, colour: np.ndarray, up: float) -> None:
+    """The tongue's body rising from behind the lower teeth, tip raised by `up` (in place)."""
+    reach = np.clip(1 - (m.along / (0.36 * m.rest_width)) ** 2, 0, 1)
+    height = (0.3 + 0.2 * up) * m.opening * np.sqrt(reach)
+    surface = m.s_lower - height
+    if up > 0:  # the tip, narrower, reaches up behind the upper teeth
+        tip = np.clip(1 - (m.along / (0.15 * m.rest_width)) ** 2, 0, 1)
+        surface = np.minimum(surface, m.s_lower - up * tip**0.5 * (m.s_lower - m.s_bottom - 0.01 * m.rest_width))
+    inside = smoothstep(m.s - surface + 0.5)
+    # Lit from the front: brightest low and near, darkening up and back into the throat.
+    below = np.clip((m.s - surface) / np.maximum(m.s_lower - surface, 1.0), 0, 1)
+    shade = 0.45 + 0.65 * smoothstep(below / 0.6) - 0.12 * np.exp(-((m.along / (0.04 * m.rest_width + 0.7)) ** 2))
+    shade = np.where(up * (m.s < m.s_lower - 0.5 * m.opening) > 0, shade + 0.2 * up, shade)
+    colour += (reach > 0)[..., None] * inside[..., None] * (_in_shadow(look, look.tongue, shade) - colour)
+
+
+def _tongue_tip(m: Interior, look: MouthLook, colour: np.ndarray, edge: np.ndarray, out: float) -> None:
+    """The tip between the teeth ("th"): in front of them, the upper incisors resting on it (in place)."""
+    r = np.hypot(m.along / (0.15 * m.rest_width), (m.s - edge) / (0.05 * m.rest_width + 1))
+    tip = out * (1 - smoothstep((r - 0.85) / 0.2)) * smoothstep(m.s - (edge - 0.012 * m.rest_width))
+    lit = 0.8 + 0.25 * smoothstep(1 - r)
+    colour += tip[..., None] * (_in_shadow(look, look.tongue * 1.15, lit) - colour)
+
+
+def _in_shadow(look: MouthLook, lit: np.ndarray, light: np.ndarray) -> np.ndarray:
+    """(h, w, 3) a surface of colour `lit` under `light` (0..1 per pixel): shadows inside a
+    mouth take the cavity's warm dark, not grey."""
+    dark = 1.3 * look.cavity
+    return dark + np.clip(light, 0, 1.2)[..., None] * (lit - dark)
+
+
+def _corridor(m: Interior) -> np.ndarray:
+    """Teeth towards the corners lie in the cheeks' shadow."""
+    return 1 - 0.5 * m.side**2.5
+
+
+def _seams(arch: Arch, rest_width: float) -> np.ndarray:
+    """Soft darkening along the boundaries between teeth (none where teeth are too small)."""
+    sigma = 0.45 + 0.004 * rest_width
+    strength = 0.1 * smoothstep((rest_width - 25) / 40)
+    return 1 - strength * np.exp(-((arch.seam / sigma) ** 2))
+
+
+def _lower_teeth(m: Interior, look: MouthLook, colour: np.ndarray) -> None:
+    """The lower teeth, following the jaw: their tips above the lower lip, their roots behind
+    it (no cavity below them), smaller and darker towards the corners (in place)."""
+    arch = _arch(m.along, LOWER_TEETH.edges, m.rest_width)
+    length = _tooth_table(LOWER_TEETH.lengths, arch)
+    shown = np.minimum(0.2 * m.opening, LOWER_TEETH_SHOWN * m.rest_width) * length
+    tips = m.s_lower - shown + LOWER_TEETH_ROUND * m.rest_width * np.abs(arch.across) ** 4 * length
+    alpha = smoothstep(m.s - tips + 0.5) * (arch.tooth >= 0)
+    tone = _tooth_table(LOWER_TEETH.tones, arch) * _seams(arch, m.rest_width)
+    # In the upper lip's and the tongue's shadow: darker than the upper teeth, a little lighter at the tips.
+    light = tone * _corridor(m) * (0.8 + 0.1 * np.exp(-np.maximum(m.s - tips, 0) / (0.02 * m.rest_width + 0.5)))
+    colour += alpha[..., None] * (_in_shadow(look, look.teeth, light) - colour)
+
+
+def upper_teeth_edge(m: Interior) -> tuple[np.ndarray, Arch]:
+    """The upper incisal edge per pixel (s), fixed to the skull, and the upper arch."""
+    arch = _arch(m.along, UPPER_TEETH.edges, m.rest_width)
+    length = _tooth_table(UPPER_TEETH.lengths, arch)
+    rounding = np.where(arch.tooth == 2, np.abs(arch.across) ** 1.5, np.abs(arch.across) ** 5)  # the canine comes to a point
+    edge = m.s_bottom + UPPER_TEETH_DROP * m.rest_width * (length - UPPER_TEETH_ROUND * rounding)
+    return edge, arch
+
+
+def _upper_teeth(m: Interior, look: MouthLook, colour: np.ndarray, edge: np.ndarray, arch: Arch) -> None:
+    """The upper teeth hanging from the skull, with the gum above them when the lip lifts (in place)."""
+    length = _tooth_table(UPPER_TEETH.lengths, arch)
+    alpha = smoothstep(edge - m.s + 0.5) * (arch.tooth >= 0)
+    tone = _tooth_table(UPPER_TEETH.tones, arch) * _seams(arch, m.rest_width)
+    # A faint translucent edge, brighter enamel above it.
+    enamel = 1 - 0.08 * np.exp(-np.maximum(edge - m.s, 0) / (0.012 * m.rest_width + 0.4))
+    teeth = _in_shadow(look, look.teeth, tone * enamel * _corridor(m))
+    # The gum line: scalloped, dipping between the teeth.
+    top = edge - GUM_HEIGHT * m.rest_width * (0.6 + 0.4 * length) + 0.02 * m.rest_width * (1 - arch.across**2)
+    gum = smoothstep(top - m.s + 0.5)
+    teeth += gum[..., None] * (_in_shadow(look, look.gum, 0.85 + 0.15 * tone) - teeth)
+    colour += alpha[..., None] * (teeth - colour)
+
+
+def _lip_shadow(m: Interior) -> np.ndarray:
+    """Soft shadow the lips cast just inside them: deeper under the upper lip."""
+    under_upper = np.exp(-np.maximum(m.s - m.s_upper, 0) / (0.035 * m.rest_width + 0.6))
+    over_lower = np.exp(-np.maximum(m.s_lower - m.s, 0) / (0.015 * m.rest_width + 0.5))
+    return 1 - 0.3 * under_upper - 0.12 * over_lower
 
 
 def draw_mouth(
@@ -106,12 +268,16 @@ def draw_mouth(
     rest_width: float,
     rest_opening: np.ndarray,
     offset: tuple[int, int],
+    tongue: tuple[float, float] = (0.0, 0.0),
+    rounding: float = 0.0,
 ) -> None:
     """Draw the mouth interior into `out` (the region being rendered, in place).
 
     shaped: (V, 2) vertex positions this frame, image pixels; interior_bottom: vertex indices
     of the photo interior's bottom edge; rest_width: the photo's mouth width in pixels;
-    rest_opening: `opening_per_column` of the photo, where nothing is drawn.
+    rest_opening: `opening_per_column` of the photo, where nothing is drawn; tongue: how far
+    its tip is raised (tongue_up) and between the teeth (tongue_out), 0..1; rounding: how far
+    the lips are pushed forward (lips_round), hiding the teeth behind them.
     """
     upper = shaped[list(lm.LIPS_INNER_UPPER)]
     bottom = shaped[interior_bottom]
@@ -130,7 +296,6 @@ def draw_mouth(
     column_alpha = smoothstep(wider / np.maximum(1.5, 0.5 * rest_opening))
     if column_alpha.max() == 0:
         return
-    gap = float(((lower[1:-1] - top[1:-1]) @ axis_s).max())
 
     x0, y0 = offset
     every = np.concatenate([upper, lower, bottom])
@@ -139,45 +304,32 @@ def draw_mouth(
     if (hi - lo).min() <= 1:
         return
     mask = polygon_mask(np.concatenate([top, lower[::-1]]), lo.astype(np.float64), (hi[1] - lo[1], hi[0] - lo[0]))
+    mask = cv2.GaussianBlur(mask, (0, 0), EDGE_SOFTNESS) * mask  # soft inside the lips' edge, nothing outside it
 
     ys, xs = np.mgrid[lo[1] : hi[1], lo[0] : hi[0]].astype(np.float32)
     rel_x, rel_y = xs - origin[0], ys - origin[1]
     u = rel_x * axis_u[0] + rel_y * axis_u[1]  # pixels along the lips from the corner
-    s = rel_x * axis_s[0] + rel_y * axis_s[1]  # pixels down across them
     mask *= np.interp(u, (upper - origin) @ axis_u, column_alpha)
-    s_upper = _profile(upper, origin, axis_u, axis_s, u)
-    s_bottom = _profile(bottom, origin, axis_u, axis_s, u)
-    s_lower = _profile(lower, origin, axis_u, axis_s, u)
-    along = u - width / 2  # from the middle
-    side = np.abs(along) / (width / 2)  # 0 in the middle, 1 at the corners
-
-    # Cavity: dark, darkest deep inside and towards the corners.
-    opening = np.maximum(s_lower - s_upper, 1e-3)
-    depth = np.minimum(s - s_upper, s_lower - s) / (0.5 * opening)
-    shade = 0.75 + 0.35 * (1 - smoothstep(depth)) - 0.3 * smoothstep(side)
-    colour = look.cavity * shade[..., None]
-
-    # Tongue: a rounded hump at the bottom once the mouth is well open.
-    openness = smoothstep((gap / rest_width - 0.1) / 0.25)
-    if openness > 0:
-        hump = np.hypot(along / (0.34 * width), (s - s_lower) / (0.6 * opening))
-        # Lit from the front: brightest at its tip, fading into the dark behind.
-        tongue = openness * (1 - smoothstep((hump - 0.6) / 0.45)) * (0.55 + 0.45 * smoothstep(1 - hump))
-        colour += tongue[..., None] * (look.tongue - colour)
-
-    # Lower teeth: their tips show above the lower lip as soon as the lips part.
-    tips = s_lower - np.minimum(0.22 * opening, 0.05 * rest_width)
-    lower_teeth = smoothstep(s - tips + 0.5) * (1 - smoothstep((side - 0.45) / 0.2))
-    # In the upper lip's and the jaw's shadow: darker than the upper teeth, darkest low down.
-    lower_shade = (0.78 - 0.25 * side - 0.15 * smoothstep((s - tips) / (0.05 * rest_width + 1))) * _tooth_gaps(along, TOOTH_EDGES_LOWER, rest_width)
-    colour += lower_teeth[..., None] * (look.teeth * lower_shade[..., None] - colour)
-
+    along = u - width / 2
+    m = Interior(
+        along=along,
+        s=rel_x * axis_s[0] + rel_y * axis_s[1],
+        s_upper=_profile(upper, origin, axis_u, axis_s, u),
+        s_bottom=_profile(bottom, origin, axis_u, axis_s, u),
+        s_lower=_profile(lower, origin, axis_u, axis_s, u),
+        side=np.clip(np.abs(along) / (width / 2), 0, 1),
+        rest_width=rest_width,
+    )
+    # Back to front: cavity, tongue, lower teeth, the tongue's tip, upper teeth; then the lips' shadow.
+    colour = _cavity(m, look)
+    behind = colour.copy()  # what rounded lips pushed forward show instead of the teeth: the dark
+    edge, arch = upper_teeth_edge(m)
+    _tongue(m, look, colour, tongue[0])
+    _lower_teeth(m, look, colour)
     if not photo_open:
-        # Upper teeth hang from the skull: their edge stays near the photo's lip line.
-        edge = s_bottom + UPPER_TEETH_DROP * rest_width
-        upper_teeth = smoothstep(edge - s + 0.5) * (1 - smoothstep((side - 0.62) / 0.22))
-        lip_shadow = 1 - 0.2 * np.exp(-np.maximum(s - s_upper, 0) / (0.03 * rest_width + 0.5))
-        upper_shade = (0.95 - 0.25 * side) * lip_shadow * _tooth_gaps(along, TOOTH_EDGES_UPPER, rest_width)
-        colour += upper_teeth[..., None] * (look.teeth * upper_shade[..., None] - colour)
-
+        _upper_teeth(m, look, colour, edge, arch)
+    colour += ROUNDING_HIDES * rounding * (behind - colour)
+    if tongue[1] > 0:
+        _tongue_tip(m, look, colour, edge, tongue[1])
+    colour *= _lip_shadow(m)[..., None]
     blend_into(out[lo[1] - y0 : hi[1] - y0, lo[0] - x0 : hi[0] - x0], colour, mask)

@@ -15,16 +15,20 @@ import cv2
 import numpy as np
 
 from ...face import landmarks as lm
-from ...types import EXPRESSION_CHANNELS, LIP_CHANNELS, Portrait
+from ...types import ARTICULATE, EXPRESSION_CHANNELS, LIP_CHANNELS, Portrait
 from ..base import Progress, RenderRequest, Work
 from . import deform
+from .articulation import shape_weights
 from .eyes import Eye, draw_eyes, eyes_of
 from .mouth import MouthLook, draw_mouth, mouth_look, opening_per_column
 from .raster import backward_field
 from .rig import WarpRig, build_rig
+from .shapes import MOUTH_SHAPES
 
 FIELD_CELLS = 160  # the displacement field's resolution across the region's longer side
 _GAZE = [EXPRESSION_CHANNELS.index("gaze_x"), EXPRESSION_CHANNELS.index("gaze_y")]
+_TONGUE = [LIP_CHANNELS.index("tongue_up"), LIP_CHANNELS.index("tongue_out")]
+_ROUND = LIP_CHANNELS.index("lips_round")
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class DetailWindow:
 
     contour: np.ndarray  # (N,) vertex indices around the opening
     triangles: np.ndarray  # (F, 3) the triangles around it, enough to cover its box
-    channels: np.ndarray  # (K,) indices into lip + expression values that can close it
+    channels: np.ndarray  # (K,) indices into mouth-shape + expression weights that can close it
 
 
 def _detail_window(rig: WarpRig, contour: tuple[int, ...], channels: tuple[str, ...]) -> DetailWindow:
@@ -45,7 +49,7 @@ def _detail_window(rig: WarpRig, contour: tuple[int, ...], channels: tuple[str, 
     centre = points[list(contour)].mean(0)
     reach = 1.2 * np.linalg.norm(points[list(contour)] - centre, axis=1).max()
     near = np.linalg.norm(points - centre, axis=1) < reach
-    names = LIP_CHANNELS + EXPRESSION_CHANNELS
+    names = MOUTH_SHAPES + EXPRESSION_CHANNELS
     return DetailWindow(np.array(contour), rig.triangles[near[rig.triangles].all(1)], np.array([names.index(c) for c in channels]))
 
 
@@ -97,17 +101,18 @@ def prepare(portrait: Portrait) -> PreparedPortrait:
             _detail_window(rig, lm.RIGHT_EYE_UPPER + lm.RIGHT_EYE_LOWER, ("blink_right", "eyes_squint")),
             _detail_window(rig, lm.LEFT_EYE_UPPER + lm.LEFT_EYE_LOWER, ("blink_left", "eyes_squint")),
             # The lips fold the map only as they close on each other; an opening mouth is drawn over.
-            _detail_window(rig, lm.LIPS_INNER_UPPER + lm.LIPS_INNER_LOWER, ("lips_press", "lower_lip_tuck")),
+            _detail_window(rig, lm.LIPS_INNER_UPPER + lm.LIPS_INNER_LOWER, ("lips_close", "lips_press", "lower_lip_tuck")),
         ),
     )
 
 
 def render_region(p: PreparedPortrait, lip: np.ndarray, expression: np.ndarray, pose: np.ndarray) -> np.ndarray:
-    """(rh, rw, 3) uint8: the face region for one frame of motion."""
+    """(rh, rw, 3) uint8: the face region for one frame of motion (one row of each level)."""
     rig = p.rig
     x0, y0, x1, y1 = rig.region
-    values = np.concatenate([lip, expression])
-    shaped = deform.shaped_vertices(rig, lip, expression)
+    mouth = shape_weights(lip, rig.mouth)
+    values = np.concatenate([mouth, expression])
+    shaped = deform.shaped_vertices(rig, mouth, expression)
     moved = deform.posed_vertices(rig, shaped, pose)[:, :2]
     rest = p.rest[:, :2]
     source = rest + (values @ rig.source_shifts).reshape(-1, 2)
@@ -130,7 +135,9 @@ def render_region(p: PreparedPortrait, lip: np.ndarray, expression: np.ndarray, 
     rigid[p.eye_rows] = deform.posed_vertices(rig, p.rest[p.eye_rows], pose, p.eye_rows)[:, :2]
     gaze = (float(expression[_GAZE[0]]), float(expression[_GAZE[1]]))
     draw_eyes(out, p.photo, p.eyes, moved, rigid, rest, gaze, (x0, y0))
-    draw_mouth(out, p.look, moved, rig.interior_bottom, rig.mouth_open, p.mouth_width, p.mouth_opening, (x0, y0))
+    tongue = tuple(float(np.clip(lip[ARTICULATE] * lip[i], 0, 1)) for i in _TONGUE)
+    rounding = float(np.clip(lip[ARTICULATE] * lip[_ROUND], 0, 1))
+    draw_mouth(out, p.look, moved, rig.interior_bottom, rig.mouth_open, p.mouth_width, p.mouth_opening, (x0, y0), tongue, rounding)
     return out
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from ...face import landmarks as lm
 from ...types import Face
 from .paint import fill_mask
+from .articulation import PhotoMouth, photo_mouth
 from .shapes import FaceFrame, build_shapes, build_source_shifts
 
 REGION_SCALE = 3.0  # region side / face size: room for hair, neck and head turns
@@ -37,12 +38,13 @@ class WarpRig:
     rest: np.ndarray  # (V, 3) float32, image pixels: vertex positions in the photo
     triangles: np.ndarray  # (F, 3) int32
     head_weight: np.ndarray  # (V,) float32 in [0, 1]: share of the head's rigid motion
-    shapes: np.ndarray  # (C, V * 3) float32: pixels per unit of each lip, then expression channel
+    shapes: np.ndarray  # (C, V * 3) float32: pixels per unit of each MOUTH_SHAPES, then expression channel
     source_shifts: np.ndarray  # (C, V * 2) float32: where vertices sample from, per unit, likewise
     frame: FaceFrame
     pivot: np.ndarray  # (3,) float64 image pixels
     lower_interior: np.ndarray  # (9,) int: vertex indices of the interior's bottom edge
     mouth_open: bool  # the photo shows its mouth interior (teeth)
+    mouth: PhotoMouth  # the photo's mouth, what absolute lip shapes are reached from
 
     @property
     def interior_bottom(self) -> np.ndarray:
@@ -129,6 +131,42 @@ def mouth_is_open(photo: np.ndarray, points: np.ndarray, frame: FaceFrame) -> bo
     return bool(teeth + cavity > 0.25)
 
 
+def _lip_like(pixels: np.ndarray, lip: np.ndarray) -> np.ndarray:
+    """(N,) bool: pixels ((N, 3) float RGB) that look like lip rather than teeth or the dark inside."""
+    whiteness = lambda c: c.min(-1) - 0.5 * (c.max(-1) - c.min(-1))  # noqa: E731  teeth high, lips low
+    luma = pixels @ np.array([0.3, 0.59, 0.11])
+    teeth = whiteness(pixels) > whiteness(lip) + 0.5 * max(luma.max() - lip @ np.array([0.3, 0.59, 0.11]), 30.0)
+    dark = luma < 0.5 * float(lip @ np.array([0.3, 0.59, 0.11]))
+    return ~(teeth | dark)
+
+
+def lip_margins(photo: np.ndarray, points: np.ndarray, frame: FaceFrame) -> np.ndarray:
+    """(2, 9) face widths: how far out from each inner-lip landmark (upper row, lower row,
+    corners left out) the lip itself begins.
+
+    A detector's inner-lip contour often lies a pixel or two on the teeth or in the dark
+    gap; lips closed over the opening must take their pixels from the lip beyond.
+    """
+    margins = np.zeros((2, len(lm.LIPS_INNER_UPPER) - 2))
+    # Each lip against its own colour: an upper lip is often darker than the lower.
+    bands = [photo[fill_mask(photo.shape, lm.opening(points, outer, inner[::-1]))].astype(np.float64)
+             for outer, inner in ((lm.LIPS_OUTER_UPPER, lm.LIPS_INNER_UPPER), (lm.LIPS_OUTER_LOWER, lm.LIPS_INNER_LOWER))]
+    if min(len(b) for b in bands) < 10:
+        return margins
+    down = frame.axes[1, :2]
+    for row, (inner_ids, outer_ids, outward) in enumerate(((lm.LIPS_INNER_UPPER, lm.LIPS_OUTER_UPPER, -1), (lm.LIPS_INNER_LOWER, lm.LIPS_OUTER_LOWER, 1))):
+        for k, (i, o) in enumerate(zip(inner_ids[1:-1], outer_ids[1:-1])):
+            reach = 0.7 * abs(float((points[o, :2] - points[i, :2]) @ down))
+            steps = np.arange(0.0, reach, 0.5)
+            if len(steps) == 0:
+                continue
+            xy = points[i, :2] + outward * steps[:, None] * down
+            pixels = cv2.remap(photo, xy[:, 0].astype(np.float32)[None], xy[:, 1].astype(np.float32)[None], cv2.INTER_LINEAR)[0]
+            found = np.flatnonzero(_lip_like(pixels.astype(np.float64), np.median(bands[row], axis=0)))
+            margins[row, k] = (steps[found[0]] if len(found) else reach) / frame.unit
+    return margins
+
+
 def build_rig(face: Face, photo: np.ndarray) -> WarpRig:
     """Everything the warp renderer needs about one face, computed once."""
     points = face.landmarks.astype(np.float64)
@@ -148,11 +186,12 @@ def build_rig(face: Face, photo: np.ndarray) -> WarpRig:
 
     q = frame.to_face(rest)
     lip, expression = build_shapes(q, list(lower_interior))
-    lip_shift, expression_shift = build_source_shifts(q)
+    lip_shift, expression_shift = build_source_shifts(q, lip_margins(photo, points, frame))
     # Shapes move the face only; the rings over hair and neck follow the head alone.
     lip[:, first_ring:] = 0
     expression[:, first_ring:] = 0
     pivot = frame.origin + frame.displacement_to_image(np.array(PIVOT))
+    mouth_open = mouth_is_open(photo, points, frame)
     return WarpRig(
         region=region,
         rest=rest.astype(np.float32),
@@ -163,5 +202,6 @@ def build_rig(face: Face, photo: np.ndarray) -> WarpRig:
         frame=frame,
         pivot=pivot,
         lower_interior=lower_interior,
-        mouth_open=mouth_is_open(photo, points, frame),
+        mouth_open=mouth_open,
+        mouth=photo_mouth(q, lip, mouth_open),
     )

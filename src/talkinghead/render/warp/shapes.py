@@ -14,10 +14,16 @@ import numpy as np
 
 from ...face import landmarks as lm
 from ...motion.signals import smoothstep
-from ...types import EXPRESSION_CHANNELS, LIP_CHANNELS
+from ...types import EXPRESSION_CHANNELS
 
-JAW_MAX_DEGREES = 15.0  # jaw_open = 1
+JAW_MAX_DEGREES = 18.0  # jaw_open = 1
 GAZE_RANGE = (0.22, 0.12)  # iris travel at gaze ±1, in eye widths (horizontal, vertical)
+LIPS_MEET = 0.6  # closing lips meet this far down the photo's opening: the upper lip covers the upper teeth
+LIP_OUTER_SHARE = 0.45  # a closing lip's outer edge moves this share of its inner edge's way
+# The renderer's own mouth shapes: what the absolute LIP_CHANNELS are reached with (see
+# articulation.py). jaw_open and lips_wide take either sign; lips_close brings the photo's
+# lips together, 1 = they meet.
+MOUTH_SHAPES = ("jaw_open", "lips_wide", "lips_round", "lips_close", "lips_press", "upper_lip_up", "lower_lip_tuck")
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,7 @@ def _upper_lip_weight(q: np.ndarray, centre: np.ndarray, width: float) -> np.nda
     dx = np.abs(q[:, 0] - centre[0]) / (0.5 * width)
     above = centre[1] - q[:, 1]
     w = (1 - smoothstep(dx)) * _falloff(np.maximum(above - 0.02, 0), 0.12)
-    w[q[:, 1] > centre[1] + 0.005] = 0.0
+    w[q[:, 1] > _contour_at(q, lm.LIPS_INNER_UPPER, q[:, 0]) + 0.005] = 0.0  # below the upper lip (a smile's lip is below its corners)
     w[list(lm.LIPS_INNER_LOWER[1:-1] + lm.LIPS_OUTER_LOWER[1:-1])] = 0.0
     return w
 
@@ -131,6 +137,43 @@ def _brow_shapes(q: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def _contour_at(q: np.ndarray, contour: tuple[int, ...], x: np.ndarray) -> np.ndarray:
+    """y of a lip contour (corner to corner) at face x positions, held at its ends."""
+    cx, cy = q[list(contour), 0], q[list(contour), 1]
+    order = np.argsort(cx)
+    return np.interp(x, cx[order], cy[order])
+
+
+def _lips_closing(q: np.ndarray, lower_interior: list[int]) -> np.ndarray:
+    """(V, 3): the lips brought together over whatever the photo's mouth shows.
+
+    The inner lips meet on a line LIPS_MEET of the way down the photo's opening; each lip
+    stretches as a whole, its outer edge following a share of its inner edge's move and the
+    skin beyond less and less, so the lip's own colour and texture cover the teeth. The
+    interior's bottom edge meets them too: the photo's interior closes to nothing.
+    """
+    x = q[:, 0]
+    upper_in, lower_in = _contour_at(q, lm.LIPS_INNER_UPPER, x), _contour_at(q, lm.LIPS_INNER_LOWER, x)
+    upper_out, lower_out = _contour_at(q, lm.LIPS_OUTER_UPPER, x), _contour_at(q, lm.LIPS_OUTER_LOWER, x)
+    corners = q[list(lm.MOUTH_CORNERS), 0]
+    inside = (x > corners.min()) & (x < corners.max())
+    gap = np.where(inside, np.maximum(lower_in - upper_in, 0.0), 0.0)
+    # Depth into each lip: 0 at its inner edge, 1 at its outer edge, > 1 on the skin beyond.
+    above = q[:, 1] <= upper_in + 1e-6
+    thickness = np.where(above, upper_in - upper_out, lower_out - lower_in)
+    depth = np.where(above, upper_in - q[:, 1], q[:, 1] - lower_in) / np.maximum(thickness, 1e-3)
+    share = 1 - (1 - LIP_OUTER_SHARE) * smoothstep(depth)
+    skin = np.maximum(depth - 1, 0) * np.maximum(thickness, 1e-3)
+    share = np.where(depth > 1, LIP_OUTER_SHARE * _falloff(skin, 0.08), share)
+    move = np.where(above, LIPS_MEET * gap, -(1 - LIPS_MEET) * gap) * share
+    close = np.zeros_like(q)
+    close[:, 1] = move
+    # The photo's interior: its bottom edge goes where the inner lower lip goes.
+    inner_lower = list(lm.LIPS_INNER_LOWER[1:-1])
+    close[lower_interior, 1] = close[inner_lower, 1] + q[inner_lower, 1] - q[lower_interior, 1]
+    return close
+
+
 def _mouth_shapes(q: np.ndarray, lower_interior: list[int]) -> dict[str, np.ndarray]:
     centre, width = _mouth_geometry(q)
     jaw = _lip_membership(q, lower_interior)
@@ -148,7 +191,7 @@ def _mouth_shapes(q: np.ndarray, lower_interior: list[int]) -> dict[str, np.ndar
     side = (q[:, 0] - centre[0]) / (0.5 * width)  # -1 .. 1 from corner to corner
     pull = np.clip(side, -1.0, 1.0)
     lips_wide = around[:, None] * np.stack([0.12 * width * pull, 0 * side, 0 * side], 1)
-    roundness = np.stack([-0.15 * width * pull, 0 * side, -0.05 * (1 - smoothstep(np.abs(side)))], 1)
+    roundness = np.stack([-0.2 * width * pull, 0 * side, -0.05 * (1 - smoothstep(np.abs(side)))], 1)
     lips_round = around[:, None] * roundness
 
     # Open the round mouth a little in the middle, as an "oo" does.
@@ -157,14 +200,11 @@ def _mouth_shapes(q: np.ndarray, lower_interior: list[int]) -> dict[str, np.ndar
     lips_round[upper_inner, 1] -= 0.012 * mid[upper_inner]
     lips_round[lower_inner, 1] += 0.018 * mid[lower_inner]
 
-    # Pressing brings the inner lips to their common midline and thins both lips.
+    lips_close = _lips_closing(q, lower_interior)
+    # Pressing, once the lips meet: both lips thin a little and roll in.
     lips_press = np.zeros_like(q)
-    midline = 0.5 * (q[upper_inner, 1] + q[lower_inner, 1])
-    lips_press[upper_inner, 1] = midline - q[upper_inner, 1]
-    lips_press[lower_inner, 1] = midline - q[lower_inner, 1]
-    lips_press[lower_interior, 1] = midline - q[lower_interior, 1]
-    lips_press[list(lm.LIPS_OUTER_UPPER[1:-1]), 1] += 0.008
-    lips_press[list(lm.LIPS_OUTER_LOWER[1:-1]), 1] -= 0.008
+    lips_press[list(lm.LIPS_OUTER_UPPER[1:-1]), :] += (0.0, 0.008, 0.004)
+    lips_press[list(lm.LIPS_OUTER_LOWER[1:-1]), :] += (0.0, -0.008, 0.004)
 
     upper_lip_up = _upper_lip_weight(q, centre, width)[:, None] * np.array([0.0, -0.035, -0.01])
     # "f"/"v": the lower lip rises towards the upper teeth and rolls in.
@@ -183,6 +223,7 @@ def _mouth_shapes(q: np.ndarray, lower_interior: list[int]) -> dict[str, np.ndar
         "jaw_open": jaw_open,
         "lips_wide": lips_wide,
         "lips_round": lips_round,
+        "lips_close": lips_close,
         "lips_press": lips_press,
         "upper_lip_up": upper_lip_up,
         "lower_lip_tuck": lower_lip_tuck,
@@ -196,7 +237,7 @@ def build_shapes(q: np.ndarray, lower_interior: list[int]) -> tuple[np.ndarray, 
 
     `lower_interior` are the vertices that hold the bottom edge of the photo's visible mouth
     interior (copies of the inner lower lip that stay with the skull).
-    Returns (len(LIP_CHANNELS), V, 3) and (len(EXPRESSION_CHANNELS), V, 3) in face widths;
+    Returns (len(MOUTH_SHAPES), V, 3) and (len(EXPRESSION_CHANNELS), V, 3) in face widths;
     gaze channels are zero here (the eye layer moves the irises).
     """
     mouth = _mouth_shapes(q, lower_interior)
@@ -214,10 +255,9 @@ def build_shapes(q: np.ndarray, lower_interior: list[int]) -> tuple[np.ndarray, 
     }
     # A smile also raises the lower lids a little.
     shapes["smile"] = shapes["smile"] + 0.4 * shapes["eyes_squint"]
-    lip = np.stack([shapes[name] for name in LIP_CHANNELS])
+    lip = np.stack([shapes[name] for name in MOUTH_SHAPES])
     expression = np.stack([shapes[name] for name in EXPRESSION_CHANNELS])
     return lip.astype(np.float32), expression.astype(np.float32)
-
 
 
 def _margins_apart(q: np.ndarray, top: tuple[int, ...], bottom: tuple[int, ...], share_top: float, share_bottom: float) -> np.ndarray:
@@ -229,18 +269,24 @@ def _margins_apart(q: np.ndarray, top: tuple[int, ...], bottom: tuple[int, ...],
     return shift
 
 
-def build_source_shifts(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def build_source_shifts(q: np.ndarray, lip_margins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where closing lids and lips take their pixels from, per unit of channel (face widths).
 
     Landmark margins sit slightly inside the openings they bound, so a lid or lip stretched
-    over the opening would carry a sliver of eyeball or teeth with it. As a blink or a press
-    closes an opening, its margins sample a little further out, from lid skin and lips.
+    over the opening would carry a sliver of eyeball or teeth with it. As a blink or the lips
+    close an opening, its margins sample a little further out, from lid skin and lips: for
+    the lips, from where the photo's own lip begins (`lip_margins`, (2, 9) face widths beyond
+    the inner upper and lower landmarks, from rig.lip_margins), and at least a share of the gap.
     Shapes as in `build_shapes`.
     """
-    shifts = {name: np.zeros_like(q) for name in LIP_CHANNELS + EXPRESSION_CHANNELS}
+    shifts = {name: np.zeros_like(q) for name in MOUTH_SHAPES + EXPRESSION_CHANNELS}
     shifts["blink_right"] = _margins_apart(q, lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER, 0.3, 0.1)
     shifts["blink_left"] = _margins_apart(q, lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER, 0.3, 0.1)
-    shifts["lips_press"] = _margins_apart(q, lm.LIPS_INNER_UPPER, lm.LIPS_INNER_LOWER, 0.3, 0.6)
-    lip = np.stack([shifts[name] for name in LIP_CHANNELS])
+    close = _margins_apart(q, lm.LIPS_INNER_UPPER, lm.LIPS_INNER_LOWER, 0.15, 0.15)
+    upper, lower = list(lm.LIPS_INNER_UPPER[1:-1]), list(lm.LIPS_INNER_LOWER[1:-1])
+    close[upper, 1] = np.minimum(close[upper, 1], -lip_margins[0])
+    close[lower, 1] = np.maximum(close[lower, 1], lip_margins[1])
+    shifts["lips_close"] = close
+    lip = np.stack([shifts[name] for name in MOUTH_SHAPES])
     expression = np.stack([shifts[name] for name in EXPRESSION_CHANNELS])
     return lip.astype(np.float32), expression.astype(np.float32)
