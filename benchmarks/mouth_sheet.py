@@ -58,7 +58,8 @@ def row(path: Path) -> list[np.ndarray]:
     for viseme in COLUMNS.values():
         frame = photo.copy()
         frame[ry0:ry1, rx0:rx1] = render_region(
-            prepared, np.asarray(viseme.shape, np.float32), np.zeros(len(EXPRESSION_CHANNELS), np.float32), np.zeros(len(POSE_CHANNELS), np.float32)
+            prepared, np.asarray(viseme.shape, np.float32), np.zeros(len(EXPRESSION_CHANNELS), np.float32), np.zeros(len(POSE_CHANNELS), np.float32),
+            hold_photo_gap=True,  # as animate draws it by default (--rest photo)
         )
         crops.append(frame[y0:y1, x0:x1])
     scale = max(1, round(ROW_HEIGHT / crops[0].shape[0] + 0.2))

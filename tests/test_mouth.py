@@ -39,7 +39,7 @@ class Judged:
         x0, y0, x1, y1 = self.prepared.rig.region
         out = self.photo.copy()
         still = np.zeros(len(EXPRESSION_CHANNELS), np.float32), np.zeros(len(POSE_CHANNELS), np.float32)
-        out[y0:y1, x0:x1] = render_region(self.prepared, np.asarray(lip, np.float32), *still)
+        out[y0:y1, x0:x1] = render_region(self.prepared, np.asarray(lip, np.float32), *still, hold_photo_gap=False)
         return out
 
     def mouth(self, image: np.ndarray) -> MouthShape:

@@ -36,6 +36,7 @@ class Still:
             _values(LIP_CHANNELS, **({"articulate": 1.0, **lip} if lip else {})),
             _values(EXPRESSION_CHANNELS, **(expression or {})),
             _values(POSE_CHANNELS, **(pose or {})),
+            hold_photo_gap=False,
         )
         return frame
 

@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .config import AnimateConfig
-from .engine import PORTRAIT_OPTIONS, AnimateResult, AudioInput, CancelToken, Engine, ImageInput, _path_of
+from .engine import PORTRAIT_OPTIONS, AnimateResult, AudioInput, CancelToken, Engine, ImageInput, _path_of, flat_options
 from .render.base import Progress, RenderRequest
 from .types import ANALYSIS_RATE, AudioClip, MotionTrack, Portrait
 
@@ -102,7 +102,7 @@ class Animator:
         if not renderer.reads_motion:
             raise TypeError(f"frames(motion) renders motion tracks, which the {renderer.name} renderer does not read")
         silence = AudioClip(np.zeros(round(motion.frame_count / motion.fps * ANALYSIS_RATE), np.float32))
-        request = RenderRequest(clip=silence, fps=motion.fps, frame_count=motion.frame_count, motion=motion, options={})
+        request = RenderRequest(clip=silence, fps=motion.fps, frame_count=motion.frame_count, motion=motion, options=flat_options(self.config))
         return renderer.frames(self.subject.prepared, request, lambda done, total, unit: None)
 
     def animate(

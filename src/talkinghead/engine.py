@@ -159,7 +159,7 @@ class Engine:
         key = (b.backend, b.weights, b.device, b.render_size)
         with self._loading:  # one load per key, however many threads ask at once
             if key not in self._renderers:
-                self._renderers[key] = renderer_class(b.backend).load(_flat(config))
+                self._renderers[key] = renderer_class(b.backend).load(flat_options(config))
         return self._renderers[key]
 
     # 2. Portraits
@@ -228,7 +228,7 @@ class Engine:
         cancel.check()
         fps, clip = config.output.fps, speech.clip
         stages = {"portrait": subject.seconds, **speech.stages}
-        request = RenderRequest(clip=clip, fps=fps, frame_count=clip.frame_count(fps), motion=speech.motion, options=_flat(config))
+        request = RenderRequest(clip=clip, fps=fps, frame_count=clip.frame_count(fps), motion=speech.motion, options=flat_options(config))
         width, height = subject.portrait.size
         log.info(
             "%s renderer on %s: %dx%d, %d frames at %g fps (%.1f s of audio)",
@@ -246,7 +246,7 @@ class Engine:
         """`config` (default: the subject's), refused where it changes what the subject fixed."""
         if config is None:
             return subject.config
-        changed = sorted(n for n in PORTRAIT_OPTIONS if _flat(config)[n] != _flat(subject.config)[n])
+        changed = sorted(n for n in PORTRAIT_OPTIONS if flat_options(config)[n] != flat_options(subject.config)[n])
         if changed:
             raise TypeError(f"{', '.join(changed)} change the portrait itself: prepare it with them, not per request")
         refuse_unhonoured(type(subject.renderer.inner if isinstance(subject.renderer, CroppedRenderer) else subject.renderer), config)
@@ -382,13 +382,14 @@ def load_portrait(image: ImageInput, config: AnimateConfig) -> Portrait:
 def refuse_unhonoured(renderer: type[Renderer], config: AnimateConfig) -> None:
     """InputError naming the first option set away from its default that `renderer` ignores."""
     honoured = ENGINE_OPTIONS | renderer.options | (MOTION_OPTIONS if renderer.reads_motion else frozenset())
-    values = _flat(config)
+    values = flat_options(config)
     for f in option_fields():
         if f.name not in honoured and values[f.name] != f.default:
             raise InputError(f"{flag_of(f)} is not used by the {renderer.name} renderer: remove it, or use a --backend that honours it")
 
 
-def _flat(config: AnimateConfig) -> dict[str, Any]:
+def flat_options(config: AnimateConfig) -> dict[str, Any]:
+    """Every option's value by its name (`lip_weight`, `steps`, ...), as renderers read them."""
     return {f.name: getattr(getattr(config, g.name), f.name) for g in dataclasses.fields(config) for f in dataclasses.fields(getattr(config, g.name))}
 
 

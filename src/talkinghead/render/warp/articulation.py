@@ -66,9 +66,15 @@ def photo_mouth(q: np.ndarray, lip_shapes: np.ndarray, teeth: bool) -> PhotoMout
     )
 
 
-def shape_weights(lip: np.ndarray, photo: PhotoMouth) -> np.ndarray:
+def shape_weights(lip: np.ndarray, photo: PhotoMouth, *, hold_photo_gap: bool) -> np.ndarray:
     """(len(MOUTH_SHAPES),) float32: the rig's shape weights that show the absolute mouth
-    `lip` ((len(LIP_CHANNELS),) values) on this photo; all 0 when `articulate` is 0."""
+    `lip` ((len(LIP_CHANNELS),) values) on this photo; all 0 when `articulate` is 0.
+
+    hold_photo_gap: the photo's own expression is kept while speaking (`--rest photo`): a
+    smile's parted lips stay parted and the jaw opens the vowels beyond them, as a speaker
+    who keeps smiling does; only closing shapes (p, b, m) close them. Without it the
+    openings are the channels' own (lips that rest closed).
+    """
     c = {name: float(lip[i]) for name, i in _CHANNEL.items()}
     a = float(lip[ARTICULATE])
     w = np.zeros(len(MOUTH_SHAPES), np.float32)
@@ -78,6 +84,8 @@ def shape_weights(lip: np.ndarray, photo: PhotoMouth) -> np.ndarray:
     up = a * c["upper_lip_up"] * (0.0 if photo.teeth else 1.0)
     tuck = a * c["lower_lip_tuck"]
     target = c["jaw_open"] * photo.jaw_rate + c["upper_lip_up"] * photo.upper_rate + c["lower_lip_tuck"] * photo.tuck_rate
+    if hold_photo_gap:
+        target += photo.gap
     target = max(target, 0.0) * (1 - c["lips_press"])
     # The gap the frame needs, less what raising and tucking the lips already do to it.
     change = a * (target - photo.gap) - up * photo.upper_rate - tuck * photo.tuck_rate

@@ -106,11 +106,14 @@ def prepare(portrait: Portrait) -> PreparedPortrait:
     )
 
 
-def render_region(p: PreparedPortrait, lip: np.ndarray, expression: np.ndarray, pose: np.ndarray) -> np.ndarray:
-    """(rh, rw, 3) uint8: the face region for one frame of motion (one row of each level)."""
+def render_region(p: PreparedPortrait, lip: np.ndarray, expression: np.ndarray, pose: np.ndarray, *, hold_photo_gap: bool) -> np.ndarray:
+    """(rh, rw, 3) uint8: the face region for one frame of motion (one row of each level).
+
+    hold_photo_gap: the photo's parted lips stay parted while speaking (`--rest photo`, see
+    articulation.shape_weights)."""
     rig = p.rig
     x0, y0, x1, y1 = rig.region
-    mouth = shape_weights(lip, rig.mouth)
+    mouth = shape_weights(lip, rig.mouth, hold_photo_gap=hold_photo_gap)
     values = np.concatenate([mouth, expression])
     shaped = deform.shaped_vertices(rig, mouth, expression)
     moved = deform.posed_vertices(rig, shaped, pose)[:, :2]
@@ -201,9 +204,10 @@ class WarpRenderer:
     def frames(self, prepared: PreparedPortrait, request: RenderRequest, progress: Progress) -> Iterator[np.ndarray]:
         """Yields (H, W, 3) uint8 RGB frames, one per frame of request.motion."""
         motion = request.motion
+        hold = request.options["rest"] == "photo"
         x0, y0, x1, y1 = prepared.rig.region
         for t in range(request.frame_count):
             frame = prepared.photo.copy()
-            frame[y0:y1, x0:x1] = render_region(prepared, motion.lip[t], motion.expression[t], motion.pose[t])
+            frame[y0:y1, x0:x1] = render_region(prepared, motion.lip[t], motion.expression[t], motion.pose[t], hold_photo_gap=hold)
             progress(t + 1, request.frame_count, "frame")
             yield frame
