@@ -1,8 +1,11 @@
 """The data contract between the pipeline's stages.
 
-    image ─► face.analyze_face ─► Portrait ─┐
-                                            ├─► motion ─► MotionTrack ─► renderer ─► frames ─► video
-    audio ─► audio.load_audio ─► AudioClip ─► audio.analyze_audio ─► AudioFeatures
+    image ─► engine.load_portrait ─► Portrait ─► Renderer.prepare ─► engine.Subject ──────┐
+    audio ─► audio.load_audio ─► AudioClip ─► audio.analyze_audio ─► AudioFeatures         │
+                                   motion.generate_motion (or a saved track) ─► MotionTrack ┴─► render.base.RenderRequest
+                                   ─► Renderer.frames ─► frames ─► video.VideoWriter ─► engine.AnimateResult
+
+The engine (engine.py) runs the stages; render/base.py defines the renderer contract.
 
 Coordinates: image pixels, x to the right, y down, z away from the camera (MediaPipe's sign),
 z in the same pixel units as x. Every array says its shape and dtype next to it.
