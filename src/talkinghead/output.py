@@ -167,6 +167,16 @@ def atomic_output(path: str | os.PathLike, *, newline: str | None = None) -> Ite
     replace_with(partial, path)
 
 
+_KINDS = (
+    (stat.S_ISREG, "file"),
+    (stat.S_ISDIR, "folder"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISBLK, "block device"),
+    (stat.S_ISSOCK, "socket"),
+)
+
+
 def _kind(path: Path) -> str:
     """What is at `path`, symbolic links followed: "nothing", "file", "folder", ..."""
     try:
@@ -177,18 +187,9 @@ def _kind(path: Path) -> str:
         if error.errno == errno.ELOOP:
             return "link loop"
         return "nothing"  # e.g. a path through a file (NotADirectoryError): nothing can be there
-    if stat.S_ISREG(mode):
-        return "file"
-    if stat.S_ISDIR(mode):
-        return "folder"
-    if stat.S_ISCHR(mode):
-        return "character device"
-    if stat.S_ISFIFO(mode):
-        return "FIFO"
-    if stat.S_ISBLK(mode):
-        return "block device"
-    if stat.S_ISSOCK(mode):
-        return "socket"
+    for test, kind in _KINDS:
+        if test(mode):
+            return kind
     return "other"
 
 
