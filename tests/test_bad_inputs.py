@@ -51,6 +51,7 @@ from bad_inputs import (
 from media import PORTRAIT, SPEECH, colour_bars, make_media, sine, write_wav
 
 from talkinghead.cli import main
+from talkinghead.types import LIP_CHANNELS
 from talkinghead.video.ffmpeg import probe_media
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -293,10 +294,10 @@ REFUSED = [
     Case("motion track missing", lambda d: _animate(portrait(d), tone(d), "--motion", "track.json"), "does not exist"),
     Case("motion track not JSON", _track(b"{'fps': 25,", "track.json"), "not a usable motion track"),
     Case("motion track a JSON list", _track(b"[1, 2, 3]", "track.json"), "format"),
-    Case("motion track with NaN", _track(_motion_with({"lip": [[float("nan")] * 6] * 5}), "track.json"), "NaN"),
+    Case("motion track with NaN", _track(_motion_with({"lip": [[float("nan")] * len(LIP_CHANNELS)] * 5}), "track.json"), "NaN"),
     Case("motion track with fps 0", _track(_motion_with({"fps": 0}), "track.json"), "fps is 0"),
     Case("motion track with fps -25", _track(_motion_with({"fps": -25}), "track.json"), "fps is -25"),
-    Case("motion track with a renamed channel", _track(_motion_with({"channels": {**motion_document()["channels"], "lip": ["jaw_opn", "lips_wide", "lips_round", "lips_press", "upper_lip_up", "lower_lip_tuck"]}}), "track.json"), "jaw_opn"),
+    Case("motion track with a renamed channel", _track(_motion_with({"channels": {**motion_document()["channels"], "lip": ["jaw_opn", *LIP_CHANNELS[1:]]}}), "track.json"), "jaw_opn"),
     Case("motion CSV with a misspelt column", _track(motion_csv(["frame", "time", "jaw_opn"], _channel_row(0.5)), "track.csv"), "did you mean 'jaw_open'"),
     Case("motion CSV with inf", _track(motion_csv(["frame", "time", "jaw_open"], _channel_row("inf")), "track.csv"), "infinite"),
     Case("motion CSV with one time twice", _track(motion_csv(["frame", "time", "jaw_open"], [[0, 0.0, 0.1], [1, 0.0, 0.2]]), "track.csv"), "do not increase"),

@@ -28,11 +28,16 @@ def lip_track(features: AudioFeatures, rest: str) -> np.ndarray:
     curves = lip_curves(list(features.phones), features.loudness, features.fps, rest)
     voice = speaking(features.voice, features.fps)
     pressed = curves[:, LIP_CHANNELS.index("lips_press")] >= 0.99
-    pressed = np.convolve(pressed, np.ones(3), mode="same") > 0  # and the frames either side
+    pressed = _widened(pressed, 1)  # and the frames either side
     # Only next to heard speech: a closure the recogniser finds in a long silence is noise.
-    pressed &= np.convolve(voice > 0.5, np.ones(5), mode="same") > 0
+    pressed &= _widened(voice > 0.5, 2)
     gate = np.maximum(voice, pressed)[:, None]
     return (gate * curves + (1 - gate) * np.asarray(rest_viseme(rest).shape)).astype(np.float32)
+
+
+def _widened(mask: np.ndarray, frames: int) -> np.ndarray:
+    """(T,) bool: `mask` and `frames` frames on either side of each True (same length, short clips too)."""
+    return np.convolve(mask, np.ones(2 * frames + 1), mode="full")[frames : frames + len(mask)] > 0
 
 
 def generate_motion(features: AudioFeatures, config: MotionConfig) -> MotionTrack:
