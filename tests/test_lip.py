@@ -115,6 +115,21 @@ def test_a_short_bilabial_between_frames_still_closes_the_lips():
         assert shut.size and all(0.4 <= (f + 0.5) / fps <= 0.6 for f in shut), fps
 
 
+@pytest.mark.parametrize("fps", [25.0, 30.0, 60.0])
+@pytest.mark.parametrize("phone, start, end", [("M", 0.5, 0.56), ("M", 0.51, 0.55), ("P", 0.5, 0.62)])
+def test_a_closure_spans_its_phone_and_releases_at_its_end(fps, phone, start, end):
+    # A short "m" (40-60 ms) and a "p" whose burst ends it: shut on the phone's middle frame
+    # and on every frame shown inside it, not before it begins, open again once it ends.
+    spec = phones(("SIL", 0, 0.2), ("AA", 0.2, start), (phone, start, end), ("AA", end, 0.9),
+                  ("SIL", 0.9, 1.5))
+    shut = closed(lip_curves(spec, np.ones(round(1.5 * fps), np.float32), fps))
+    centres = (np.arange(len(shut)) + 0.5) / fps
+    assert shut[frame_of((start + end) / 2, fps)]
+    assert shut[(centres >= start) & (centres < end)].all()
+    assert not shut[centres < start - 0.5 / fps].any()
+    assert not shut[centres >= end + 0.5 / fps].any()
+
+
 def test_a_short_vowel_still_shows():
     spec = phones(("SIL", 0, 0.2), ("T", 0.2, 0.3), ("IY", 0.3, 0.34), ("T", 0.34, 0.45),
                   ("SIL", 0.45, 1.0))
