@@ -16,7 +16,13 @@ five LibriVox sentences of pocketsphinx's source distribution (--librivox DIR, s
 tests/fixtures/speech/make_closures.sh); each also as a telephone call (300-3400 Hz, 8 kHz).
 Sentences whose reference alignment fails are left out and counted.
 
-    PYTHONPATH=src python benchmarks/lip_timing.py [--fps 25] [--librivox DIR]
+--render also animates assets/portrait.png with the fixture's three speakers (warp renderer,
+all motion levels, wide band and telephone, with and without the transcript) and judges the
+rendered frames with the evaluation's own eyes (dlib's 68 landmarks, independent of the
+MediaPipe mesh that drives the warp): a p/b/m is closed when the inner-lip gap is at most
+CLOSED_APERTURES eye-corner distances on a frame within its span +- 1 frame.
+
+    PYTHONPATH=src python benchmarks/lip_timing.py [--fps 25] [--librivox DIR] [--render]
 """
 
 from __future__ import annotations
@@ -101,6 +107,11 @@ VOICES = (("en-us", 150, 50), ("en-gb+f3", 160, 60), ("en-gb-scotland+m3", 140, 
           ("en-us+f2", 175, 70), ("en-gb-x-rp+klatt2", 155, 50))
 OPEN_VOWELS = ("AA", "AE", "AY", "AW", "EH", "AH", "EY", "AO", "OW", "OY")
 PAD_S = 0.4  # silence around each synthesised sentence, as in the fixtures
+# Inner-lip gap / outer eye-corner distance of closed lips, for dlib. The warp renderer's
+# pressed lips measure 0.03-0.07 on the sample portrait (its own mouth, slightly open, 0.11):
+# the figures are given at the strict bound and at the renderer's.
+CLOSED_APERTURES = (0.04, 0.07)
+ROOT = FIXTURES.parents[2]
 
 
 @dataclass
@@ -222,10 +233,49 @@ def closures(fps: float, librivox: Path | None) -> None:
     print(f"recognition + lip curves: {seconds / spent:.1f}x real time")
 
 
+def rendered(fps: float) -> None:
+    """The fixture's closures as dlib sees them on rendered frames."""
+    from talkinghead.api import Animator
+    from talkinghead.eval.landmarks import FaceTracker
+    from talkinghead.eval.sync import mouth_aperture
+
+    fixture = json.loads((FIXTURES / "closures.json").read_text())
+    wide = read_wav(FIXTURES / "closures.wav")
+    ref = reference(wide, fixture["transcript"])
+    animator = Animator(ROOT / "assets" / "portrait.png", fps=fps)
+    for label, clip, transcript in (
+        ("no transcript", wide, None), ("telephone, no transcript", telephone(wide), None),
+        ("transcript", wide, fixture["transcript"]),
+    ):
+        motion = animator.motion(clip, transcript=transcript)
+        tracker = FaceTracker()
+        gaps = np.array([mouth_aperture(tracker.update(frame).points) for frame in animator.frames(motion)])
+        for bound in CLOSED_APERTURES:
+            hits, inside, vowels = _judge_gaps(gaps, ref, fps, bound)
+            print(f"rendered, dlib judge, fixture, {label}, gap <= {bound}: recall {np.mean(hits):.2f} "
+                  f"({sum(hits)}/{len(hits)}), closed inside open vowels {inside}/{vowels}")
+
+
+def _judge_gaps(gaps: np.ndarray, ref, fps: float, bound: float) -> tuple[list[bool], int, int]:
+    """(hit per p/b/m, open vowels closed inside, open vowels) from per-frame dlib gaps."""
+    centres = (np.arange(len(gaps)) + 0.5) / fps
+    hits, inside, vowels = [], 0, 0
+    for seg in ref:
+        if seg.phone in ("P", "B", "M"):
+            span = (centres >= seg.start - 1 / fps) & (centres <= seg.end + 1 / fps)
+            hits.append(bool(gaps[span].min() <= bound))
+        elif seg.phone in OPEN_VOWELS:
+            vowels += 1
+            inner = (centres >= seg.start + 1 / fps) & (centres <= seg.end - 1 / fps)
+            inside += bool(inner.any() and gaps[inner].min() <= bound)
+    return hits, inside, vowels
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fps", type=float, default=25.0, help="video frame rate")
     parser.add_argument("--librivox", type=Path, help="pocketsphinx's test/data/librivox folder")
+    parser.add_argument("--render", action="store_true", help="also judge rendered frames with dlib")
     args = parser.parse_args()
     fps = args.fps
     starts, ends, agreement = [], [], []
@@ -251,6 +301,8 @@ def main() -> None:
           f"max {np.max(np.abs(ends)):.2f}")
     print(f"recognised vs aligned viseme, speech frames agreeing: {np.mean(agreement):.0%}")
     closures(fps, args.librivox)
+    if args.render:
+        rendered(fps)
 
 
 if __name__ == "__main__":
