@@ -7,10 +7,11 @@ Two ways, both returning `PhoneSegment`s that cover the clip from 0 to its end:
   Vowels and silences are reliable in the loop's 1-best phones, lip closures (p, b, m) are
   not: it hears about 60 % of them (fewer at the start of a word after silence, or on the
   telephone), mostly as t, k, d, n, th, l, uw, w or a pause. So the 1-best phones are decoded
-  once more, as a grammar in which a p, b or m may stand in place of those phones or before
-  any phone, favoured against them by fixed weights: the acoustic model then decides each
-  closure between few alternatives instead of all phones and the phone language model
-  (benchmarks/lip_timing.py gives recall and false closures).
+  once more, as a grammar in which a p, b or m may stand in place of those phones or of a
+  short pause, or come before a vowel, liquid or glide, favoured by fixed weights: the
+  acoustic model then decides each closure between few alternatives instead of against all
+  phones and the phone language model (benchmarks/lip_timing.py gives recall and false
+  closures).
 - `align_transcript`: forced alignment to a transcript. Phones come from the dictionary, so
   they are right whenever the words are; timings are within a few 10 ms frames on clean speech.
 
@@ -75,7 +76,9 @@ INSERT_BEFORE = frozenset(
     "AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW L R W Y P B M".split()
 )
 SHORT_PAUSE_FRAMES = 20  # a pause inside speech shorter than this may be a stop's closure
-# The grammar is narrow: beams much tighter than the defaults (1e-48, 7e-29) lose nothing.
+SHORT_PAUSE = "GAP"  # such a pause in the grammar (decoded as SILENCE)
+# The grammar is narrow: beams much tighter than the defaults (1e-48, 7e-29) lost no
+# closure on the benchmark's sentences.
 RESCORE_BEAM = 1e-30
 RESCORE_WORD_BEAM = 1e-20
 
@@ -288,16 +291,16 @@ def _recognize_chunk(recognizer: Recognizer, pcm: np.ndarray, chunk: Chunk) -> l
     return [seg for seg in segments if seg is not None]
 
 
-def _rescore_closures(decoder: Decoder, audio: bytes, heard: list[str]) -> list[tuple[str, int, int]] | None:
+def _rescore_closures(decoder: Decoder, audio: bytes, phones: list[str]) -> list[tuple[str, int, int]] | None:
     """(phone, start, end) labels in utterance frames from decoding `audio` once more with
-    the phones `heard` as a grammar in which p, b or m may replace or precede them; None
-    where that decoding fails."""
-    count = len(heard)
+    `phones` (from `_grammar_phones`) as a grammar in which p, b or m may replace or precede
+    them; None where that decoding fails."""
+    count = len(phones)
     transitions = []  # states 0..count along the phones; count + 1 + k before phone k
-    for k, phone in enumerate(heard):
-        word = SILENCE if phone == "GAP" else phone
+    for k, phone in enumerate(phones):
+        word = SILENCE if phone == SHORT_PAUSE else phone
         transitions.append((k, k + 1, 1.0, word))
-        if phone in HEARD_FOR_BILABIAL or phone == "GAP":
+        if phone in HEARD_FOR_BILABIAL or phone == SHORT_PAUSE:
             transitions += [(k, k + 1, REPLACE_WEIGHT, bilabial) for bilabial in BILABIALS]
         if phone in INSERT_BEFORE:
             transitions += [(k, count + 1 + k, INSERT_WEIGHT, bilabial) for bilabial in BILABIALS]
@@ -316,13 +319,13 @@ def _rescore_closures(decoder: Decoder, audio: bytes, heard: list[str]) -> list[
 
 def _grammar_phones(heard: list[tuple[str, int, int]]) -> list[str]:
     """The loop's (label, start, end) as the rescoring grammar's phones: fillers as SILENCE,
-    pauses inside speech shorter than SHORT_PAUSE_FRAMES as GAP."""
+    pauses inside speech shorter than SHORT_PAUSE_FRAMES as SHORT_PAUSE."""
     phones = []
     for k, (name, start, end) in enumerate(heard):
         phone = _phone(name)
         inside = 0 < k < len(heard) - 1
         short = phone == SILENCE and inside and end - start < SHORT_PAUSE_FRAMES
-        phones.append("GAP" if short else phone)
+        phones.append(SHORT_PAUSE if short else phone)
     return phones
 
 
