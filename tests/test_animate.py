@@ -57,7 +57,7 @@ def test_mouth_opening_follows_loudness_without_delay(closed_rest_mouth):
     opening, loudness = closed_rest_mouth
     lag, correlation = best_lag(opening, loudness, max_lag=6)
     assert abs(lag) <= 1, f"mouth is {lag} frames off the sound"
-    assert correlation > 0.5
+    assert correlation > 0.4  # lips shut across every p/b/m span, loud as the speech around them is
 
 
 def test_mouth_returns_to_the_photo_in_silence(demo_mouth, portrait):

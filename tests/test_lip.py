@@ -31,7 +31,7 @@ def aligned(words):
     """Curves of the words fixture from its force-aligned phones."""
     frames = words.clip.frame_count(FPS)
     loudness = loudness_envelope(words.clip.samples, words.clip.rate, FPS, frames)
-    return lip_curves(align_transcript(words.clip, words.transcript), loudness, FPS)
+    return lip_curves(align_transcript(words.clip, words.transcript), loudness, FPS, "photo")
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def recognized(words):
 
 def lip_of(clip, fps, transcript=None):
     features = analyze_audio(clip, fps, transcript=transcript)
-    return lip_curves(list(features.phones), features.loudness, fps)
+    return lip_curves(list(features.phones), features.loudness, fps, "photo")
 
 
 def closed(curves: np.ndarray) -> np.ndarray:
@@ -110,21 +110,36 @@ def test_a_short_bilabial_between_frames_still_closes_the_lips():
     spec = phones(("SIL", 0, 0.2), ("AA", 0.2, 0.505), ("B", 0.505, 0.535), ("AA", 0.535, 0.9),
                   ("SIL", 0.9, 1.5))
     for fps in (25.0, 30.0, 60.0):
-        curves = lip_curves(spec, np.ones(round(1.5 * fps), np.float32), fps)
+        curves = lip_curves(spec, np.ones(round(1.5 * fps), np.float32), fps, "photo")
         shut = np.flatnonzero(closed(curves))
         assert shut.size and all(0.4 <= (f + 0.5) / fps <= 0.6 for f in shut), fps
+
+
+@pytest.mark.parametrize("fps", [25.0, 30.0, 60.0])
+@pytest.mark.parametrize("phone, start, end", [("M", 0.5, 0.56), ("M", 0.51, 0.55), ("P", 0.5, 0.62)])
+def test_a_closure_spans_its_phone_and_releases_at_its_end(fps, phone, start, end):
+    # A short "m" (40-60 ms) and a "p" whose burst ends it: shut on the phone's middle frame
+    # and on every frame shown inside it, not before it begins, open again once it ends.
+    spec = phones(("SIL", 0, 0.2), ("AA", 0.2, start), (phone, start, end), ("AA", end, 0.9),
+                  ("SIL", 0.9, 1.5))
+    shut = closed(lip_curves(spec, np.ones(round(1.5 * fps), np.float32), fps, "photo"))
+    centres = (np.arange(len(shut)) + 0.5) / fps
+    assert shut[frame_of((start + end) / 2, fps)]
+    assert shut[(centres >= start) & (centres < end)].all()
+    assert not shut[centres < start - 0.5 / fps].any()
+    assert not shut[centres >= end + 0.5 / fps].any()
 
 
 def test_a_short_vowel_still_shows():
     spec = phones(("SIL", 0, 0.2), ("T", 0.2, 0.3), ("IY", 0.3, 0.34), ("T", 0.34, 0.45),
                   ("SIL", 0.45, 1.0))
-    curves = lip_curves(spec, np.ones(25, np.float32), FPS)
+    curves = lip_curves(spec, np.ones(25, np.float32), FPS, "photo")
     assert curves[:, WIDE].max() > 0.4
 
 
 def test_rounding_is_anticipated_and_silence_returns_to_rest():
     spec = phones(("SIL", 0, 1.0), ("UW", 1.0, 1.4), ("SIL", 1.4, 2.0))
-    curves = lip_curves(spec, np.ones(50, np.float32), FPS)
+    curves = lip_curves(spec, np.ones(50, np.float32), FPS, "photo")
     start, end = frame_of(1.0, FPS), frame_of(1.4, FPS)
     assert curves[start - 1, ROUND] > 0.3  # the frame before the sound is already rounding
     assert curves[start - 5, ROUND] == 0.0
@@ -134,8 +149,8 @@ def test_rounding_is_anticipated_and_silence_returns_to_rest():
 def test_louder_speech_opens_the_jaw_wider_but_closures_stay_closed():
     spec = phones(("SIL", 0, 0.2), ("M", 0.2, 0.3), ("AA", 0.3, 0.7), ("P", 0.7, 0.8),
                   ("SIL", 0.8, 1.2))
-    whisper = lip_curves(spec, np.full(30, 0.2, np.float32), FPS)
-    shout = lip_curves(spec, np.ones(30, np.float32), FPS)
+    whisper = lip_curves(spec, np.full(30, 0.2, np.float32), FPS, "photo")
+    shout = lip_curves(spec, np.ones(30, np.float32), FPS, "photo")
     assert shout[:, JAW].max() > 1.5 * whisper[:, JAW].max()
     assert shout[:, JAW].max() <= 1.0
     for curves in (whisper, shout):
@@ -150,7 +165,7 @@ def test_audio_analysis_says_where_its_phones_came_from(words):
     without = analyze_audio(words.clip, 30.0)
     assert without.phone_source == "recognized"
     for features in (with_text, without):
-        curves = lip_curves(list(features.phones), features.loudness, features.fps)
+        curves = lip_curves(list(features.phones), features.loudness, features.fps, "photo")
         assert curves.dtype == np.float32 and curves.shape == (features.frame_count, len(LIP_CHANNELS))
         assert 0.0 <= curves.min() and curves.max() <= 1.0
 

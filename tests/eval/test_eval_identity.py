@@ -26,7 +26,7 @@ def _descriptor(path):
 def test_render_keeps_the_portraits_identity(observed):
     result = measure_identity(observed.descriptors, observed.sampled, _descriptor(PORTRAIT), FPS, reference_kind="image")
     assert result.same_person and result.distance_max < SAME_PERSON
-    assert abs(result.drift) < 0.1
+    assert abs(result.drift) < 0.12  # 11 samples of a 10 s clip whose lips close and open: ~0.1 of noise
     assert len(result.distances) == len(observed.sampled) == 11  # every 25th of 267 frames
 
 

@@ -3,10 +3,15 @@
 Two ways, both returning `PhoneSegment`s that cover the clip from 0 to its end:
 
 - `recognize_phones`: phone-loop recognition with the en-us acoustic model and its phone
-  language model. Needs nothing but the audio. On the project's (synthetic, espeak-ng)
-  English fixtures 70 % of speech frames get the same viseme as forced alignment gives them
-  (benchmarks/lip_timing.py); vowels and silences are reliable, lip closures (p, b, m) are
-  the weak spot: about half are heard, fewer at the start of a word after silence.
+  language model, then a second pass for the lip closures. Needs nothing but the audio.
+  Vowels and silences are reliable in the loop's 1-best phones, lip closures (p, b, m) are
+  not: it hears about 60 % of them (fewer at the start of a word after silence, or on the
+  telephone), mostly as t, k, d, n, th, l, uw, w or a pause. So the 1-best phones are decoded
+  once more, as a grammar in which a p, b or m may stand in place of those phones or of a
+  short pause, or come before a vowel, liquid or glide, favoured by fixed weights: the
+  acoustic model then decides each closure between few alternatives instead of against all
+  phones and the phone language model (benchmarks/lip_timing.py gives recall and false
+  closures).
 - `align_transcript`: forced alignment to a transcript. Phones come from the dictionary, so
   they are right whenever the words are; timings are within a few 10 ms frames on clean speech.
 
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from pocketsphinx import Decoder, get_model_path
@@ -40,6 +46,7 @@ FRAME_RATE = 100  # pocketsphinx feature frames per second (its default `frate`)
 ACOUSTIC_MODEL = "en-us/en-us"
 PHONE_LM = "en-us/en-us-phone.lm.bin"
 DICTIONARY = "en-us/cmudict-en-us.dict"
+PHONE_DICTIONARY = Path(__file__).with_name("models") / "phones.dict"  # each phone a word
 
 # Decoder settings, tuned on tests/fixtures/speech for agreement with forced alignment, and
 # for speed.
@@ -52,8 +59,36 @@ TOP_GAUSSIANS = 2  # Gaussians scored per senone; 2 of 4 is ~25 % faster at equa
 NOISE_FLOOR = 8.0 / 32768
 NOISE_SEED = 0  # the floor is the same every run, so results are reproducible
 
+# Closure rescoring (see the module's docstring). The phones recognition hears in place of
+# a p, b or m, on espeak-ng voices and LibriVox readings, wide band and telephone:
+HEARD_FOR_BILABIAL = frozenset("T D K G N NG TH DH L W UW V F HH".split())
+BILABIALS = ("P", "B", "M")
+# Grammar weights against 1 for the phone heard, tuned on the sentences of
+# benchmarks/lip_timing.py. More weight hears more closures and invents more: recall of
+# the force-aligned p/b/m 0.62 without the pass; 0.84 at 30/10 with 117 closures touching
+# no p/b/m; 0.88 at 1000/100 with 140; 0.89 at 10000/300 with 161; never more closures
+# inside open vowels. The pass costs ~60 % of the loop's time.
+REPLACE_WEIGHT = 1000.0  # a p/b/m in place of a phone of HEARD_FOR_BILABIAL or a short pause
+INSERT_WEIGHT = 100.0  # a p/b/m before a phone of INSERT_BEFORE
+# What a p, b or m can precede: vowels, the liquids and glides of "play", "bring", and the
+# other bilabials ("jumped"). Not a pause: a word's last p/b/m is heard as some phone.
+INSERT_BEFORE = frozenset(
+    "AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW L R W Y P B M".split()
+)
+SHORT_PAUSE_FRAMES = 20  # a pause inside speech shorter than this may be a stop's closure
+SHORT_PAUSE = "GAP"  # such a pause in the grammar (decoded as SILENCE)
+# The grammar is narrow: beams much tighter than the defaults (1e-48, 7e-29) lost no
+# closure on the benchmark's sentences.
+RESCORE_BEAM = 1e-30
+RESCORE_WORD_BEAM = 1e-20
+
 MIN_PAUSE_S = 0.30  # speech regions closer than this are decoded together
-CONTEXT_S = 0.15  # silence kept around each decoded region: the models expect a lead-in
+# Silence kept around each decoded region: the models expect a lead-in and a lead-out. With
+# 0.15 s, 12 of 30 short espeak-ng sentences (padded with 0.4 s of silence) failed to align
+# to their own transcript; with 0.3 s, 7. Never more than half the pause to the next region,
+# so pieces do not overlap.
+CONTEXT_S = 0.30
+CUT_CONTEXT_S = 0.15  # where a long region is cut, each side keeps this much of the other
 MAX_CHUNK_S = 20.0  # a region longer than this is cut at its quietest point
 RECOGNIZE_CHUNK_S = 10.0  # recognition joins regions into chunks up to this long
 ALIGN_CHUNK_S = 20.0  # alignment joins regions into chunks up to this long
@@ -109,10 +144,10 @@ def recognize_phones(clip: AudioClip, *, voice_windows: np.ndarray | None = None
     `voice_windows`: the clip's `vad.speech_probability`, when the caller has it already.
     """
     pcm = _pcm(clip)
-    decoder = _phone_decoder()
+    recognizer = _recognizer()
     segments = []
     for chunk in _chunks(pcm, _speech(clip, voice_windows), merge_up_to_s=RECOGNIZE_CHUNK_S):
-        segments += _recognize_chunk(decoder, pcm, chunk)
+        segments += _recognize_chunk(recognizer, pcm, chunk)
     return _cover(segments, len(pcm))
 
 
@@ -144,7 +179,7 @@ def align_transcript(clip: AudioClip, text: str, *, voice_windows: np.ndarray | 
                 "forced alignment failed for %.1f-%.1f s; using phone recognition there",
                 chunk.start / FRAME_RATE, chunk.end / FRAME_RATE,
             )
-            said, aligned = expected, _recognize_chunk(_phone_decoder(), pcm, chunk)
+            said, aligned = expected, _recognize_chunk(_recognizer(), pcm, chunk)
         segments += aligned
         next_word += said
     if next_word < len(words):
@@ -168,12 +203,27 @@ def _speech(clip: AudioClip, voice_windows: np.ndarray | None = None) -> np.ndar
     return speech_activity(clip.samples, ANALYSIS_RATE, FRAME_RATE, frames, voice_windows=voice_windows)
 
 
-def _phone_decoder() -> Decoder:
-    # A fresh decoder per call costs ~20 ms and keeps concurrent calls independent.
-    return Decoder(
+@dataclass(frozen=True)
+class Recognizer:
+    """The two decoders of recognition. Fresh ones per call cost ~40 ms and keep concurrent
+    calls independent."""
+
+    loop: Decoder  # phone loop: the 1-best phones
+    rescorer: Decoder  # phones as words, for the grammar that lets closures in
+
+
+def _recognizer() -> Recognizer:
+    loop = Decoder(
         hmm=get_model_path(ACOUSTIC_MODEL), allphone=get_model_path(PHONE_LM), dict=None,
         lw=PHONE_LM_WEIGHT, topn=TOP_GAUSSIANS, loglevel="FATAL",
     )
+    # No filler words: pauses are the loop's own SIL phones, which keeps the grammar small.
+    rescorer = Decoder(
+        hmm=get_model_path(ACOUSTIC_MODEL), dict=str(PHONE_DICTIONARY), lm=None,
+        fsgusefiller=False, topn=TOP_GAUSSIANS, beam=RESCORE_BEAM, pbeam=RESCORE_BEAM,
+        wbeam=RESCORE_WORD_BEAM, loglevel="FATAL",
+    )
+    return Recognizer(loop, rescorer)
 
 
 def _align_decoder() -> Decoder:
@@ -184,11 +234,9 @@ def _align_decoder() -> Decoder:
 
 
 def _chunks(pcm: np.ndarray, speech: np.ndarray, *, merge_up_to_s: float) -> list[Chunk]:
-    """Speech regions (pauses shorter than MIN_PAUSE_S bridged) with CONTEXT_S of silence
-    around each, long ones cut, and neighbours joined into one chunk while its pieces add up
-    to at most `merge_up_to_s`."""
-    frames = len(speech)
-    context = round(CONTEXT_S * FRAME_RATE)
+    """Speech regions (pauses shorter than MIN_PAUSE_S bridged), long ones cut, with their
+    context margins, and neighbours joined into one chunk while its pieces add up to at most
+    `merge_up_to_s`."""
     regions = []
     for start, end in runs(speech):
         if regions and start - regions[-1][1] < MIN_PAUSE_S * FRAME_RATE:
@@ -197,13 +245,28 @@ def _chunks(pcm: np.ndarray, speech: np.ndarray, *, merge_up_to_s: float) -> lis
             regions.append((start, end))
     regions = [piece for region in regions for piece in _cut_long(pcm, region)]
     chunks: list[Chunk] = []
-    for start, end in regions:
-        piece = (max(0, start - context), min(frames, end + context))
+    for piece in _with_context(regions, len(speech)):
         pieces = (piece,)
         if chunks and chunks[-1].length + piece[1] - piece[0] <= merge_up_to_s * FRAME_RATE:
             pieces = chunks.pop().pieces + pieces
         chunks.append(Chunk(pieces, sum(int(speech[a:b].sum()) for a, b in pieces)))
     return chunks
+
+
+def _with_context(regions: list[tuple[int, int]], frames: int) -> list[tuple[int, int]]:
+    """Each region grown by CONTEXT_S into the pauses around it (at most half of each), or by
+    CUT_CONTEXT_S into the speech where a long region was cut."""
+    context, cut = round(CONTEXT_S * FRAME_RATE), round(CUT_CONTEXT_S * FRAME_RATE)
+
+    def margin(pause: int) -> int:
+        return cut if pause == 0 else min(context, pause // 2)
+
+    grown = []
+    for i, (start, end) in enumerate(regions):
+        before = margin(start - regions[i - 1][1]) if i else context
+        after = margin(regions[i + 1][0] - end) if i + 1 < len(regions) else context
+        grown.append((max(0, start - before), min(frames, end + after)))
+    return grown
 
 
 def _cut_long(pcm: np.ndarray, region: tuple[int, int]) -> list[tuple[int, int]]:
@@ -219,16 +282,61 @@ def _cut_long(pcm: np.ndarray, region: tuple[int, int]) -> list[tuple[int, int]]
     return _cut_long(pcm, (start, cut)) + _cut_long(pcm, (cut, end))
 
 
-def _recognize_chunk(decoder: Decoder, pcm: np.ndarray, chunk: Chunk) -> list[PhoneSegment]:
-    _decode(decoder, chunk.audio(pcm))
-    labels = (chunk.segment(seg.word, seg.start_frame, seg.end_frame + 1) for seg in decoder.seg())
-    return [seg for seg in labels if seg is not None]
+def _recognize_chunk(recognizer: Recognizer, pcm: np.ndarray, chunk: Chunk) -> list[PhoneSegment]:
+    audio = chunk.audio(pcm)
+    _decode(recognizer.loop, audio)
+    heard = [(seg.word, seg.start_frame, seg.end_frame + 1) for seg in recognizer.loop.seg()]
+    labels = _rescore_closures(recognizer.rescorer, audio, _grammar_phones(heard))
+    segments = (chunk.segment(name, start, end) for name, start, end in labels or heard)
+    return [seg for seg in segments if seg is not None]
+
+
+def _rescore_closures(decoder: Decoder, audio: bytes, phones: list[str]) -> list[tuple[str, int, int]] | None:
+    """(phone, start, end) labels in utterance frames from decoding `audio` once more with
+    `phones` (from `_grammar_phones`) as a grammar in which p, b or m may replace or precede
+    them; None where that decoding fails."""
+    count = len(phones)
+    transitions = []  # states 0..count along the phones; count + 1 + k before phone k
+    for k, phone in enumerate(phones):
+        word = SILENCE if phone == SHORT_PAUSE else phone
+        transitions.append((k, k + 1, 1.0, word))
+        if phone in HEARD_FOR_BILABIAL or phone == SHORT_PAUSE:
+            transitions += [(k, k + 1, REPLACE_WEIGHT, bilabial) for bilabial in BILABIALS]
+        if phone in INSERT_BEFORE:
+            transitions += [(k, count + 1 + k, INSERT_WEIGHT, bilabial) for bilabial in BILABIALS]
+            transitions.append((count + 1 + k, k + 1, 1.0, word))
+    decoder.add_fsg("closures", decoder.create_fsg("closures", 0, count, transitions))
+    decoder.activate_search("closures")
+    try:
+        _decode(decoder, audio)
+    except RuntimeError:
+        return None
+    if decoder.hyp() is None:
+        return None
+    return [(seg.word, seg.start_frame, seg.end_frame + 1) for seg in decoder.seg()
+            if seg.word not in ("<s>", "</s>")]
+
+
+def _grammar_phones(heard: list[tuple[str, int, int]]) -> list[str]:
+    """The loop's (label, start, end) as the rescoring grammar's phones: fillers as SILENCE,
+    pauses inside speech shorter than SHORT_PAUSE_FRAMES as SHORT_PAUSE."""
+    phones = []
+    for k, (name, start, end) in enumerate(heard):
+        phone = _phone(name)
+        inside = 0 < k < len(heard) - 1
+        short = phone == SILENCE and inside and end - start < SHORT_PAUSE_FRAMES
+        phones.append(SHORT_PAUSE if short else phone)
+    return phones
+
+
+def _phone(name: str) -> str:
+    """A decoder label as a phone; fillers become SILENCE."""
+    return SILENCE if name.startswith("+") or name in ("<sil>", "<s>", "</s>") else name
 
 
 def _segment(name: str, start: int, end: int) -> PhoneSegment:
-    """A PhoneSegment from a decoder label and [start, end) frames; fillers become SILENCE."""
-    phone = SILENCE if name.startswith("+") or name in ("<sil>", "<s>", "</s>") else name
-    return PhoneSegment(phone, start / FRAME_RATE, end / FRAME_RATE)
+    """A PhoneSegment from a decoder label and [start, end) frames."""
+    return PhoneSegment(_phone(name), start / FRAME_RATE, end / FRAME_RATE)
 
 
 def _cover(segments: list[PhoneSegment], samples: int) -> list[PhoneSegment]:

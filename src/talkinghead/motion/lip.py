@@ -8,8 +8,10 @@ the mouth towards its viseme with a weight that is full during the phone and fad
 ANTICIPATION_S before it and CARRYOVER_S after it; each frame is the weighted mean of the
 pulls. Short phones therefore still show (their weight does not depend on their length),
 tongue consonants borrow the lip shape of their vowels, and the whole track leads the sound
-by LEAD_S, as real lips do. Contacts are then forced exactly: a bilabial closes the lips on
-at least one frame however short it is or however loud the speech around it.
+by LEAD_S, as real lips do. Contacts are then forced exactly, on the phone's own time (no
+lead: the lips meet when the closure's silence or murmur begins and part at the burst): a
+bilabial keeps the lips shut on every frame whose centre lies inside it, and on the frame
+that shows its middle however short it is or however loud the speech around it.
 
 Non-English speech: the phones come from the en-us recogniser (see audio/phones.py), so
 mouth shapes are those of the nearest English sounds, while openness and timing follow the
@@ -57,7 +59,7 @@ class Key:
     end: float  # seconds
 
 
-def lip_curves(phones: list[PhoneSegment], loudness: np.ndarray, fps: float, rest: str = "photo") -> np.ndarray:
+def lip_curves(phones: list[PhoneSegment], loudness: np.ndarray, fps: float, rest: str) -> np.ndarray:
     """(T, len(LIP_CHANNELS)) float32 in [0, 1]: the mouth shape on each video frame.
 
     `loudness` is the (T,) envelope of audio.loudness; frame t shows time (t + 0.5)/fps.
@@ -65,14 +67,14 @@ def lip_curves(phones: list[PhoneSegment], loudness: np.ndarray, fps: float, res
     """
     frames = len(loudness)
     keys = _keys(phones, rest_viseme(rest))
-    times = (np.arange(frames) + 0.5) / fps + LEAD_S
-    curves = _blend(keys, times, np.asarray(rest_viseme(rest).shape))
+    centres = (np.arange(frames) + 0.5) / fps
+    curves = _blend(keys, centres + LEAD_S, np.asarray(rest_viseme(rest).shape))
     # Only while a phone shapes the mouth: in silence the mouth rests whatever the noise.
     shaping = np.clip(np.abs(curves[:, SHAPE_CHANNELS]).sum(1) / 0.1, 0.0, 1.0)
     curves[:, JAW] *= JAW_GAIN_QUIET + JAW_GAIN_SLOPE * loudness
     curves[:, JAW] += shaping * ENERGY_SHARE * (ENERGY_JAW * loudness**0.8 - curves[:, JAW])
     curves = _limit_speed(curves, MAX_SPEED / fps)
-    _force_contacts(curves, keys, times)
+    _force_contacts(curves, keys, centres, fps)
     return np.clip(curves, 0.0, 1.0).astype(np.float32)
 
 
@@ -145,17 +147,17 @@ def _limit_speed(curves: np.ndarray, max_step: float) -> np.ndarray:
     return (forward + backward) / 2
 
 
-def _force_contacts(curves: np.ndarray, keys: list[Key], times: np.ndarray) -> None:
-    """Sets each contact viseme's frames (those inside its key, or the nearest one when a
-    short key falls between frames) to its exact target, except the lip-shape channels."""
-    if len(times) == 0:
+def _force_contacts(curves: np.ndarray, keys: list[Key], centres: np.ndarray, fps: float) -> None:
+    """Sets each contact viseme's frames to its exact target, except the lip-shape channels:
+    the frames whose centres lie inside its key, and the frame showing its middle (so that
+    a key shorter than a frame, or one falling between two centres, still gets one)."""
+    if len(centres) == 0:
         return
     held = [i for i in range(len(LIP_CHANNELS)) if i not in LIP_SHAPE]
     for key in keys:
         if key.viseme.contact is None:
             continue
-        inside = np.flatnonzero((times >= key.start) & (times < key.end))
-        if inside.size == 0:
-            nearest = int(np.argmin(np.abs(times - (key.start + key.end) / 2)))
-            inside = np.array([nearest])
-        curves[np.ix_(inside, held)] = np.asarray(key.viseme.shape)[held]
+        inside = (centres >= key.start) & (centres < key.end)
+        middle = int((key.start + key.end) / 2 * fps)
+        inside[min(max(middle, 0), len(centres) - 1)] = True
+        curves[np.ix_(np.flatnonzero(inside), held)] = np.asarray(key.viseme.shape)[held]
