@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_prepare_parser(sub)
     add_train_parser(sub)
+    from .serve.command import add_serve_parser
+
+    add_serve_parser(sub)
     return parser
 
 
