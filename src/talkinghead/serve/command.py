@@ -64,16 +64,24 @@ def run_serve(args: argparse.Namespace) -> int:
     sock = bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
+    where = "/ (web app), /v1 (API), /docs (OpenAPI)" if settings.web else "/v1 (API), /docs (OpenAPI)"
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets)
+            if not self.should_exit:  # the job service has started: announce the address
+                log.info("serving http://%s:%d/ %s; jobs in %s, %d worker(s)", shown, port, where, settings.data_dir, settings.workers)
+
     app = create_app(settings)
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5, access_log=False)
-    server = uvicorn.Server(config)
+    server = Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5, access_log=False))
     if args.stop_after:
         timer = threading.Timer(args.stop_after, lambda: setattr(server, "should_exit", True))
         timer.daemon = True
         timer.start()
-    log.info("serving http://%s:%d/ (web app), /v1 (API), /docs (OpenAPI); jobs in %s, %d worker(s)",
-             shown, port, settings.data_dir, settings.workers)
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # before uvicorn took over the signals
+        pass
     log.info("stopped")
     return 0
 

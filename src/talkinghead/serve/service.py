@@ -125,7 +125,7 @@ class JobService:
             self.store.put(record)
             self._jobs[job_id] = job
             self._pending.append(job_id)
-            self._lock.notify()
+            self._lock.notify_all()  # the expiry thread waits on this condition too
         log.info("job %s queued (%s)", job_id, client)
         return job
 
