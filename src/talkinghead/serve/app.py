@@ -68,10 +68,10 @@ def create_app(settings: ServeSettings, service: JobService | None = None) -> Fa
         holder["service"] = service
     jobs = lambda: holder["service"]  # noqa: E731
     add_api(app, jobs, settings)
-    if settings.cors_origins:
-        from fastapi.middleware.cors import CORSMiddleware
+    # Always present, so that Gradio adds no CORS policy of its own: no --cors-origin, no origin allowed.
+    from fastapi.middleware.cors import CORSMiddleware
 
-        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"], allow_headers=["*"])
+    app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"], allow_headers=["*"])
     if settings.web:
         from .web import mount_web_app
 
