@@ -53,10 +53,11 @@ def option_widget(f: dataclasses.Field, settings: ServeSettings):
         if not integer or bounds[1] - bounds[0] <= INTEGER_SLIDER_SPAN:
             step = 1 if integer else (0.05 if bounds[1] - bounds[0] <= 5 else 0.5)
             return gr.Slider(minimum=bounds[0], maximum=bounds[1], value=default, step=step, label=label, info=info)
-    if kind in ("int", "float"):
+    if kind in ("int", "float") and default is not None:
         low, high = bounds if bounds else (None, None)
-        return gr.Number(value=default, minimum=low, maximum=high, precision=0 if kind == "int" else None, label=label,
-                         info=info + (" (empty: off)" if default is None else ""))
+        return gr.Number(value=default, minimum=low, maximum=high, precision=0 if kind == "int" else None, label=label, info=info)
+    if kind in ("int", "float"):  # optional numbers: a box left empty is off (a number box would send 0)
+        return gr.Textbox(value="", label=label, info=info + " (empty: off)", placeholder="off")
     return gr.Textbox(value=default or "", label=label, info=info, lines=2 if f.name == "transcript" else 1)
 
 
@@ -65,10 +66,15 @@ def widget_options(fields: list[dataclasses.Field], values: tuple) -> dict[str, 
     options: dict[str, Any] = {}
     for f, value in zip(fields, values):
         kind = str(f.type).split(" |")[0]
-        if value == "" and kind == "str":
+        if isinstance(value, str) and not value.strip():
             value = None
-        if kind == "int" and value is not None:
-            value = int(round(value))
+        elif isinstance(value, str) and kind in ("int", "float"):
+            try:
+                value = float(value)
+            except ValueError:
+                raise OptionError(f.name, f"{flag_of(f)} {value!r} is not a number") from None
+        if kind == "int" and value is not None and float(value).is_integer():
+            value = int(value)
         if kind == "float" and value is not None:
             value = float(value)
         if value != f.default:
@@ -99,7 +105,8 @@ def build_blocks(jobs: Callable[[], JobService], settings: ServeSettings):
     fields = web_fields()
     session_jobs: dict[str, str] = {}  # Gradio session -> its job running now, for the cancel button
 
-    def animate(image, audio, *values, request: gr.Request):
+    def animate(data: dict, request: gr.Request):
+        image, audio, values = data[image_box], data[audio_box], tuple(data[w] for w in widgets)
         service = jobs()
         client = request.client.host if request.client else "unknown"
         if not image or not audio:
@@ -143,10 +150,10 @@ def build_blocks(jobs: Callable[[], JobService], settings: ServeSettings):
         gr.Markdown("# talkinghead\nA portrait photo and a speech recording make a talking-head video. "
                     "The same jobs are served by the REST API at [/v1](/docs).")
         with gr.Row():
-            image = gr.Image(sources=["upload", "webcam"], type="filepath", label="photo", elem_id="th-image", height=320)
-            audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="speech", elem_id="th-audio")
+            image_box = gr.Image(sources=["upload", "webcam"], type="filepath", label="photo", elem_id="th-image", height=320)
+            audio_box = gr.Audio(sources=["upload", "microphone"], type="filepath", label="speech", elem_id="th-audio")
         if (ASSETS / "portrait.png").exists() and (ASSETS / "speech.wav").exists():
-            gr.Examples([[str(ASSETS / "portrait.png"), str(ASSETS / "speech.wav")]], inputs=[image, audio],
+            gr.Examples([[str(ASSETS / "portrait.png"), str(ASSETS / "speech.wav")]], inputs=[image_box, audio_box],
                         label="example: the bundled portrait and speech", elem_id="th-example")
         with gr.Accordion("options (the same as `talkinghead animate`)", open=False, elem_id="th-options"):
             widgets = [option_widget(f, settings) for f in fields]
@@ -160,7 +167,7 @@ def build_blocks(jobs: Callable[[], JobService], settings: ServeSettings):
                 download = gr.File(label="download", elem_id="th-download", interactive=False)
                 score = gr.Textbox(label="lip-sync score", elem_id="th-score", interactive=False)
         plot = gr.Image(label="mouth opening vs speech loudness", elem_id="th-plot", type="filepath", interactive=False)
-        event = run.click(animate, inputs=[image, audio, *widgets], outputs=[progress, video, download, score, plot])
+        event = run.click(animate, inputs={image_box, audio_box, *widgets}, outputs=[progress, video, download, score, plot])
         stop.click(cancel, outputs=[progress], cancels=[event])
     blocks.queue(default_concurrency_limit=settings.workers + settings.max_queue + 1)
     return blocks
