@@ -127,3 +127,11 @@ def test_the_cancel_button_cancels_the_job(server, browser):
     jobs = httpx.get(server.url + "/v1/jobs", timeout=30).json()["jobs"]
     assert jobs[0]["state"] == "cancelled" and jobs[0]["options"].get("size") is None
     page.close()
+
+
+def test_cors_is_off_without_an_origin_the_web_apps_routes_included(server):
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        for path in ("/v1/health", "/config", "/gradio_api/info"):
+            for origin in ("http://localhost:3000", "http://elsewhere.example"):
+                answer = client.get(path, headers={"Origin": origin})
+                assert answer.status_code == 200 and "access-control-allow-origin" not in answer.headers, (path, origin)
