@@ -122,7 +122,7 @@ def test_the_cancel_button_cancels_the_job(server, browser):
     page.locator("#th-run").click()
     page.wait_for_selector("#th-progress[data-state=running]", timeout=60_000)
     page.locator("#th-cancel").click()
-    page.wait_for_selector("#th-progress[data-state=idle]", timeout=10_000)
+    page.wait_for_selector("#th-progress[data-state=cancelled]", timeout=10_000)
     assert "cancelled" in page.locator("#th-progress").inner_text()
     jobs = httpx.get(server.url + "/v1/jobs", timeout=30).json()["jobs"]
     assert jobs[0]["state"] == "cancelled" and jobs[0]["options"].get("size") is None

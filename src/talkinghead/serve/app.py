@@ -101,7 +101,7 @@ def add_api(app: FastAPI, jobs, settings: ServeSettings) -> None:
         try:
             service.admit(client)
         except Refused as refused:
-            return error(429, refused.reason, headers={"Retry-After": str(refused.retry_after)})
+            return error(refused.status, refused.reason, headers={"Retry-After": str(refused.retry_after)})
         kind, _, params = request.headers.get("content-type", "").partition(";")
         boundary = dict(parse_qsl(params.replace(";", "&").replace(" ", ""))).get("boundary", "").strip('"')
         if kind.strip().lower() != "multipart/form-data" or not boundary:
@@ -131,7 +131,7 @@ def add_api(app: FastAPI, jobs, settings: ServeSettings) -> None:
             return error(422, refused.reason, refused.field)
         except Refused as refused:
             service.store.delete_files(job_id)
-            return error(429, refused.reason, headers={"Retry-After": str(refused.retry_after)})
+            return error(refused.status, refused.reason, headers={"Retry-After": str(refused.retry_after)})
         except BaseException:
             service.store.delete_files(job_id)
             raise

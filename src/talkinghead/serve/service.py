@@ -38,11 +38,11 @@ RENDERED = 0.95
 
 
 class Refused(Exception):
-    """A submission not taken now: `status` 429 (try again after `retry_after` seconds)."""
+    """A submission not taken now: `status` 429 (503 while shutting down); try again after `retry_after` seconds."""
 
-    def __init__(self, reason: str, retry_after: int):
+    def __init__(self, reason: str, retry_after: int, status: int = 429):
         super().__init__(reason)
-        self.status, self.reason, self.retry_after = 429, reason, retry_after
+        self.status, self.reason, self.retry_after = status, reason, retry_after
 
 
 @dataclass
@@ -94,7 +94,7 @@ class JobService:
     def _admit(self, client: str) -> None:
         s = self.settings
         if self._closing:
-            raise Refused("the server is shutting down", 5)
+            raise Refused("the server is shutting down", 5, 503)
         if len(self._pending) + len(self._running) >= s.workers + s.max_queue:
             raise Refused(f"the queue is full ({s.max_queue} jobs waiting, --max-queue): try again later", self._retry_after())
         if s.max_jobs_per_client:

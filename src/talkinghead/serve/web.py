@@ -142,9 +142,8 @@ def build_blocks(jobs: Callable[[], JobService], settings: ServeSettings):
 
     def cancel(request: gr.Request):
         job_id = session_jobs.pop(request.session_hash, None)
-        if job_id is not None:
-            jobs().cancel(job_id)
-        return progress_html(None, "cancelled")
+        job = jobs().cancel(job_id) if job_id is not None else None
+        return progress_html(jobs().view(job)) if job is not None else progress_html(None, "nothing to cancel")
 
     with gr.Blocks(title="talkinghead", delete_cache=(max(60, int(settings.keep_seconds / 4)), max(60, int(settings.keep_seconds)))) as blocks:
         gr.Markdown("# talkinghead\nA portrait photo and a speech recording make a talking-head video. "
@@ -179,7 +178,10 @@ def mount_web_app(app, jobs: Callable[[], JobService], settings: ServeSettings) 
     web_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves this machine
     os.environ["GRADIO_TEMP_DIR"] = str(web_dir)  # the web app's uploads and copies, beside the jobs
-    import gradio as gr
+    try:
+        import gradio as gr
+    except ImportError:
+        raise InputError("the web app needs Gradio: pip install 'talkinghead[serve]', or serve the API alone with --no-web") from None
 
     allowed = [str(Path(settings.data_dir).resolve() / "jobs")] + ([str(ASSETS)] if ASSETS.exists() else [])
     gr.mount_gradio_app(app, build_blocks(jobs, settings), path="/", allowed_paths=allowed, ssr_mode=False,
