@@ -6,8 +6,8 @@ Each client has its own loopback source address (127.0.0.2, 127.0.0.3, ...), sub
 (the bundled portrait, 1 s of the bundled speech, --size 128, no score) and, when accepted,
 follows its event stream to the end. Checked: every request is answered with 202 or 429,
 every accepted job finishes done, and after --keep-hours nothing is left in the data folder.
-Reported: counts, latencies, and the server's peak memory (its own peak RSS, and the peak of
-the server with its ffmpeg children sampled every 0.1 s). Traffic goes to 127.0.0.0/8 only;
+Reported: counts, latencies, and the server's peak memory (its own peak RSS, and the peak PSS of
+the server with its ffmpeg children, sampled every 0.1 s). Traffic goes to 127.0.0.0/8 only;
 the server stops by itself after --stop-after.
 """
 
@@ -67,13 +67,15 @@ def main() -> int:
     accepted = [r for r in results if r["status"] == 202]
     done = [r for r in finished if r["final"] == "done"]
     print(f"{args.clients} clients at once, --workers {args.workers} --max-queue {args.max_queue}, "
-          f"{args.seconds:g} s of speech at 128x128 per job, {os.cpu_count()} cores")
+          f"{args.seconds:g} s of speech at 128x128 per job, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     print(f"answers: {codes.count(202)} x 202, {codes.count(429)} x 429, {len(codes) - codes.count(202) - codes.count(429)} other "
           f"({sorted(set(c for c in codes if c not in (202, 429)))})")
     print(f"accepted jobs finished: {len(done)} done of {len(accepted)} "
           f"({sum(1 for r in finished if r['final'] != 'done')} not done)")
-    print(f"submit latency: median {_ms(statistics.median(r['submit_s'] for r in results))}, "
-          f"max {_ms(max(r['submit_s'] for r in results))}")
+    for code in (202, 429):
+        latency = [r["submit_s"] for r in results if r["status"] == code]
+        if latency:
+            print(f"time to the {code} answer: median {_ms(statistics.median(latency))}, max {_ms(max(latency))}")
     if done:
         total = [r["total_s"] for r in done]
         print(f"submit to done: median {statistics.median(total):.1f} s, max {max(total):.1f} s; "
@@ -83,7 +85,7 @@ def main() -> int:
         print(f"Retry-After on 429: {min(retry)}-{max(retry)} s")
     print(f"after expiry ({KEEP_HOURS * 3600:.0f} s): {expiry['files']} files left in jobs/, {expiry['listed']} jobs listed "
           f"(waited {expiry['waited']:.1f} s)")
-    print(f"peak memory: server process {peak_self / 1024:.0f} MiB (VmHWM); server + ffmpeg children {memory.peak_kib / 1024:.0f} MiB (sampled)")
+    print(f"peak memory: server process {peak_self / 1024:.0f} MiB (VmHWM); server + ffmpeg children {memory.peak_kib / 1024:.0f} MiB (PSS, sampled every 0.1 s)")
     ok = (set(codes) <= {202, 429} and len(done) == len(accepted) and expiry["files"] == 0 and expiry["listed"] == 0)
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
@@ -176,7 +178,7 @@ def peak_rss_kib(pid: int) -> int:
 
 
 class MemorySampler(threading.Thread):
-    """The largest RSS of a process and its children, sampled every 0.1 s (Linux /proc)."""
+    """The largest memory (PSS) of a process and its children together, sampled every 0.1 s (Linux /proc)."""
 
     def __init__(self, pid: int):
         super().__init__(daemon=True)
@@ -204,9 +206,11 @@ def _tree(pid: int) -> list[int]:
 
 
 def _rss_kib(pid: int) -> int:
+    """Proportional set size: pages shared by several processes (ffmpeg's binary) counted once in all."""
     try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
-    except (OSError, IndexError):
+        found = re.search(r"^Pss:\s+(\d+) kB", Path(f"/proc/{pid}/smaps_rollup").read_text(), re.M)
+        return int(found[1]) if found else 0
+    except OSError:
         return 0
 
 

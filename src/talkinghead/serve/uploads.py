@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import shutil
 import struct
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ FILE_PARTS = ("image", "audio")
 TEXT_PARTS = {"options": 64 * 1024}
 IMAGE_HINT = "give a JPEG, PNG, WebP, BMP or TIFF photo"
 AUDIO_HINT = "give a WAV, MP3, M4A, FLAC or OGG recording, or a video with sound"
+PROBES = threading.BoundedSemaphore(4)  # ffmpeg probes at once: a burst of uploads must not start one each
 
 
 class UploadRefused(Exception):
@@ -111,7 +113,8 @@ def check_audio_head(head: bytes, limits: Limits) -> None:
 def check_audio_file(path: Path, limits: Limits) -> None:
     """The whole file: readable by ffmpeg, with sound, not longer than allowed (as its container says)."""
     try:
-        info = probe_media(path)
+        with PROBES:
+            info = probe_media(path)
     except MediaInputError:
         raise UploadRefused(422, "audio", f"the file is not a recording ffmpeg can read: {AUDIO_HINT}") from None
     if not info.has_audio:
