@@ -7,15 +7,13 @@ import csv
 import json
 import logging
 import shutil
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from media import PORTRAIT, SPEECH
 from scipy.io import wavfile
 
-from talkinghead.batch import read_rows, run_batch
+from talkinghead.batch import run_batch
 from talkinghead.cli import main
 from talkinghead.video.ffmpeg import probe_media
 

@@ -331,8 +331,9 @@ class JobService:
 
             mouth_plot(folder / "video.mp4", folder / "plot.png", fps=fps)
             return "plot.png"
-        except ImportError as error:  # no eval extra
+        except Exception as error:  # no eval extra, or no dlib model: the video is made all the same
             log.info("no lip-sync plot (%s)", error)
+            (folder / "plot.png").unlink(missing_ok=True)
             return None
 
     # --- restart and expiry ------------------------------------------------------------------
