@@ -126,6 +126,43 @@ def _run_eval(args: argparse.Namespace) -> int:
     return run_eval(args)
 
 
+def _batch_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "batch",
+        help="render many videos from a table (CSV or JSON lines), on a process pool or a Ray cluster",
+        description="Render one video per row of TABLE (.csv with a header row, or .jsonl): columns image, audio, "
+        "output (a file name inside OUT_DIR) and any option of `animate` by its name (lip_weight or lip-weight). "
+        "Paths are relative to the table's folder. Options given here apply to every row; a row's own value wins. "
+        "Finished rows are skipped when run again; failed rows are listed with their error in OUT_DIR/summary.csv.",
+    )
+    p.add_argument("table", type=Path, metavar="TABLE", help="jobs.csv or jobs.jsonl")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT_DIR", help="folder for the videos and summary.csv")
+    p.add_argument("--workers", type=int, default=None, metavar="N", help="processes (or Ray actors), each loading the engine once (default: one per two cores; 1: in this process)")
+    p.add_argument("--ray-address", metavar="ADDR", help="render on this Ray cluster (auto: the one on this machine, or a new local one; ray://host:10001); every node must see the files")
+    _add_config_options(p)
+    p.set_defaults(run=_run_batch)
+
+
+def _run_batch(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .batch import read_rows, run_batch, summary_line
+    from .serve.settings import default_workers
+
+    defaults = {f.name: getattr(args, f.name) for f in option_fields() if getattr(args, f.name) != f.default}
+    total = len(read_rows(args.table, args.output, defaults))  # a table that cannot be read fails here, before any worker starts
+    workers = args.workers if args.workers is not None else default_workers()
+    with tqdm(total=total, unit="video", desc="batch", disable=args.quiet) as bar:
+        def report(result) -> None:
+            bar.update(1)
+            if result.status == "failed":
+                bar.write(f"talkinghead: row {result.number} failed: {result.error}", file=sys.stderr)
+
+        results = run_batch(args.table, args.output, workers=workers, ray_address=args.ray_address, defaults=defaults, progress=report)
+    log.info("%s; summary in %s", summary_line(results), args.output / "summary.csv")
+    return 1 if any(r.status == "failed" for r in results) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="talkinghead",
@@ -137,10 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
     _animate_parser(sub)
     _motion_parser(sub)
     _eval_parser(sub)
+    _batch_parser(sub)
     from .training.command import add_prepare_parser, add_train_parser
 
     add_prepare_parser(sub)
     add_train_parser(sub)
+    from .serve.command import add_serve_parser
+
+    add_serve_parser(sub)
     return parser
 
 
