@@ -28,9 +28,11 @@ from talkinghead.eval.landmarks import FaceTracker, detect_boxes
 from talkinghead.eval.mouth import MouthShape, mouth_shape
 from talkinghead.face.analysis import analyze_face
 from talkinghead.image import load_image
+from talkinghead.api import Animator
+from talkinghead.config import MotionConfig
+from talkinghead.face.geometry import box_iou
 from talkinghead.motion.generate import generate_motion
 from talkinghead.motion.lip import LEAD_S
-from talkinghead.render.warp.renderer import WarpRenderer
 from talkinghead.types import AudioClip, PhoneSegment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,22 +60,16 @@ def rendered_mouths(path: Path, clip: AudioClip, transcript: str, fps: float, re
     photo = load_image(path)
     portrait = analyze_face(photo)
     features = analyze_audio(clip, fps, transcript=transcript)
-    motion = generate_motion(features, rest=rest).weighted(expression=0, pose=0)
+    motion = generate_motion(features, MotionConfig(rest=rest)).weighted(expression=0, pose=0)
     box = _judged_box(photo, portrait.face.box)
     tracker = FaceTracker(box=box, redetect_every=None)
-    frames = [mouth_shape(tracker.update(frame)) for frame in WarpRenderer().frames(portrait, motion)]
+    frames = [mouth_shape(tracker.update(frame)) for frame in Animator(portrait, rest=rest).frames(motion)]
     return mouth_shape(FaceTracker(box=box, redetect_every=None).update(photo)), frames, list(features.phones)
 
 
 def _judged_box(photo: np.ndarray, face_box: tuple[int, int, int, int]) -> np.ndarray:
     """dlib's box of the face being animated (a painting may hold other "faces")."""
-    target = np.array(face_box, np.float64)
-
-    def overlap(box: np.ndarray) -> float:
-        inter = np.clip(np.minimum(box[2:], target[2:]) - np.maximum(box[:2], target[:2]), 0, None).prod()
-        return inter / ((box[2:] - box[:2]).prod() + (target[2:] - target[:2]).prod() - inter)
-
-    return max(detect_boxes(photo), key=overlap)
+    return max(detect_boxes(photo), key=lambda box: float(box_iou(box, face_box)))
 
 
 def spans(phones: list[PhoneSegment], names: set[str], frames: int, fps: float, lead: float = 0.0) -> list[np.ndarray]:
