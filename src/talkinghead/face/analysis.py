@@ -128,7 +128,7 @@ def _detect_boxes(image: np.ndarray) -> list[np.ndarray]:
     return boxes
 
 
-def _mesh_in_box(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+def mesh_in_box(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
     """(478, 3) landmarks in image pixels for the face in `box`, or None when Face Mesh sees none."""
     _, mesh = _models()
     centre = (box[:2] + box[2:]) / 2
@@ -174,7 +174,7 @@ def detect_faces(image: np.ndarray) -> list[Face]:
     """Every face in an RGB uint8 photo, ordered left to right."""
     faces: list[Face] = []
     for box in _detect_boxes(image):
-        landmarks = _mesh_in_box(image, box)
+        landmarks = mesh_in_box(image, box)
         if landmarks is None:
             continue
         face = face_from_landmarks(landmarks)
