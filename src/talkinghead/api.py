@@ -133,3 +133,28 @@ def animate(
     """
     check_output_path(output, inputs=[p for p in (_path_of(image), _path_of(audio)) if p is not None])
     return Animator(image, **options).animate(audio, output, progress=progress, cancel=cancel)
+
+
+def dub(
+    video: str | os.PathLike,
+    audio: AudioInput,
+    output: str | os.PathLike,
+    *,
+    progress: bool | Progress = True,
+    cancel: CancelToken | None = None,
+    engine: Engine | None = None,
+    **options: Any,
+) -> AnimateResult:
+    """The person in `video` saying `audio`, written to `output` (MP4): mouth and jaw re-driven,
+    the rest of every frame the video's own.
+
+        result = talkinghead.dub("interview.mp4", "french.wav", "dubbed.mp4", loop="hold")
+    """
+    config = AnimateConfig().replace(**options)
+    bar = ProgressBar() if progress is True else None
+    callback = bar if bar is not None else (progress or None)
+    try:
+        return (engine or default_engine()).dub(video, audio, output, config, progress=callback, cancel=cancel)
+    finally:
+        if bar is not None:
+            bar.close()

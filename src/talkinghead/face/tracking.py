@@ -245,12 +245,13 @@ def track_video(
     size: tuple[int, int],
     expected: int,
     face_index: int | None = None,
-    progress: Callable[[int], None] | None = None,
+    observe: Callable[[int, I420Frame, np.ndarray | None], None] | None = None,
     name: str = "the video",
 ) -> FaceTrack:
     """Follow one face through `frames` and steady its landmarks; FaceError when no frame shows one.
 
-    progress(t) is called after each frame (it may raise to stop).
+    observe(t, frame, landmarks or None) is called after each frame, with the landmarks as
+    found (before steadying); it may raise to stop.
     """
     follower = FaceFollower(face_index=face_index)
     track = FaceTrack(expected, fps, size)
@@ -258,8 +259,8 @@ def track_video(
         for frame in frames:
             points, cut = follower.update(frame)
             track.append(points, cut)
-            if progress is not None:
-                progress(track.frames)
+            if observe is not None:
+                observe(track.frames - 1, frame, points)
         track.finish()
         if track.frames == 0:
             raise FaceError(f"{name} holds no frames")
