@@ -60,6 +60,10 @@ PORTRAIT_OPTIONS = _names(FaceConfig) | _names(BackendConfig) | {"size"}
 """Options that change the prepared portrait itself: fixed once it is prepared."""
 
 
+DRIVING_LEVELS = {"lips": "lip", "expression": "expression", "pose": "pose"}
+"""--driving-parts names and the MotionTrack levels they take from the video."""
+
+
 class CancelToken:
     """Cancels a request from any thread: the render stops within one frame (or one denoising
     step) and leaves no file behind.
@@ -221,12 +225,28 @@ class Engine:
         """The weighted motion track to render, and where it came from: read from --motion, or
         made from the speech (phones aligned to --transcript, or recognised)."""
         m, fps = config.motion, config.output.fps
+        parts = {p.strip() for p in m.driving_parts.split(",")} if m.driving is not None else set()
         if m.motion_file is not None:
             track, source = fitted_track(m.motion_file, clip.frame_count(fps), fps), "track"
+        elif parts >= {"lips", "expression", "pose"}:
+            track, source = self.driving_motion(m.driving, clip.frame_count(fps), config), "video"
         else:
             features = analyze_audio(clip, fps, transcript=read_transcript(m.transcript))
             track, source = generate_motion(features, m), features.phone_source
+            if parts:  # some levels from the video, the others from the speech
+                driven = self.driving_motion(m.driving, track.frame_count, config)
+                track = dataclasses.replace(track, **{level: getattr(driven, level) for part, level in DRIVING_LEVELS.items() if part in parts})
+                source = f"video ({', '.join(sorted(parts))}) and {source} phones"
         return track.weighted(lip=m.lip_weight, expression=m.expression_weight, pose=m.pose_weight), source
+
+    def driving_motion(self, video: str | os.PathLike, frames: int, config: AnimateConfig) -> MotionTrack:
+        """The tracked performance in `video`, at the output's frame rate over `frames` frames."""
+        from .motion.from_video import resampled, video_motion
+
+        track = video_motion(video, face_index=config.face.face_index, max_duration=config.output.max_duration)
+        if track.frame_count / track.fps < frames / config.output.fps - 0.5:
+            log.warning("the driving video lasts %.1f s, the speech %.1f s: its last frame is held", track.frame_count / track.fps, frames / config.output.fps)
+        return resampled(track, config.output.fps, frames)
 
     def dub(
         self,
@@ -257,9 +277,9 @@ class Engine:
             clip = self.load_audio(audio, config)
         config = config.replace(fps=info.fps)
         frames_out = clip.frame_count(info.fps)
-        total = info.frame_count + frames_out
+        total = min(info.frame_count, frames_out) + frames_out
         with _timed(stages, "track"):
-            tracked = track_for_dub(source, face_index=config.face.face_index, progress=lambda t: report(t, max(total, t), "frame"))
+            tracked = track_for_dub(source, face_index=config.face.face_index, needed=frames_out, progress=lambda t: report(t, max(total, t), "frame"))
         mix = None
         try:
             frames_in = tracked.source.info.frame_count

@@ -45,8 +45,9 @@ class TrackedVideo:
         self.track.close()
 
 
-def track_for_dub(source: VideoSource, *, face_index: int | None, progress: Callable[[int], None]) -> TrackedVideo:
-    """Pass 1: follow the face; keep the best view of the mouth's inside and the mouth's states."""
+def track_for_dub(source: VideoSource, *, face_index: int | None, needed: int, progress: Callable[[int], None]) -> TrackedVideo:
+    """Pass 1: follow the face over the first `needed` frames (the whole video when it is
+    shorter); keep the best view of the mouth's inside and the mouth's states."""
     bank = InteriorBank()
     states: list[MouthState] = []
 
@@ -57,7 +58,7 @@ def track_for_dub(source: VideoSource, *, face_index: int | None, progress: Call
         progress(t + 1)
 
     info = source.info
-    track = track_video(source.frames(), fps=info.fps, size=info.size, expected=info.frame_count, face_index=face_index, observe=observe, name=info.path.name)
+    track = track_video(source.frames(0, needed), fps=info.fps, size=info.size, expected=info.frame_count, face_index=face_index, observe=observe, name=info.path.name)
     lost = int((~track.found).sum())
     if lost:
         log.warning("%d of %d frames show no face we can follow: they are kept as they are", lost, track.frames)

@@ -63,7 +63,7 @@ def redraw(frame: I420Frame, points: np.ndarray, target: np.ndarray, strength: f
     shift = np.array([cx0, cy0, 0.0], np.float32)
     local = points - shift
     rgb = frame.crop_rgb((cx0, cy0, cx1, cy1))
-    rig = build_rig(face_from_landmarks(local), rgb)
+    rig = build_rig(face_from_landmarks(local), rgb, expression=False)
     lip_shapes = rig.shapes[: len(LIP_CHANNELS)].reshape(len(LIP_CHANNELS), -1, 3)
     lip = strength * rig_lips(target, mouth_state(local), context.neutral, rig_rates(local, lip_shapes))
     shaped = deform.shaped_vertices(rig, lip.astype(np.float32), _NO_EXPRESSION)
@@ -105,8 +105,8 @@ def redraw(frame: I420Frame, points: np.ndarray, target: np.ndarray, strength: f
 def _half(m: np.ndarray) -> np.ndarray:
     """A full-resolution map (source luma pixels) at the chroma samples, in chroma pixels."""
     h, w = m.shape
-    block = m.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
-    return ((block - 0.5) / 2).astype(np.float32)
+    block = cv2.resize(m, (w // 2, h // 2), interpolation=cv2.INTER_AREA)  # the mean of each 2×2 block
+    return (block - 0.5) * 0.5
 
 
 def _lip_level(y: np.ndarray, points: np.ndarray) -> float:
