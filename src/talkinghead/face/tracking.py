@@ -67,8 +67,8 @@ class OneEuro:
     d_cutoff: float = 1.0  # Hz: the cutoff of the speed estimate
 
 
-RIGID_FILTER = OneEuro(min_cutoff=1.5, beta=4.0)
-SHAPE_FILTER = OneEuro(min_cutoff=3.0, beta=40.0)
+RIGID_FILTER = OneEuro(min_cutoff=1.0, beta=2.0)
+SHAPE_FILTER = OneEuro(min_cutoff=2.0, beta=10.0)
 
 
 class FaceTrack:

@@ -24,9 +24,12 @@ class ColourTags:
     range: str | None = None  # "tv" (limited, 16-235) or "pc" (full)
 
     def ffmpeg_args(self) -> list[str]:
-        """The encoder options that tag an output with these values (none for those not stated)."""
+        """The encoder options that tag an H.264 output with these values (none for those not
+        stated): ffmpeg's, and libx264's own, which ffmpeg passes on whatever the frames say."""
         named = (("-colorspace", self.matrix), ("-color_primaries", self.primaries), ("-color_trc", self.transfer), ("-color_range", self.range))
-        return [arg for flag, value in named if value is not None for arg in (flag, value)]
+        x264 = (("colormatrix", self.matrix), ("colorprim", self.primaries), ("transfer", self.transfer), ("range", self.range))
+        params = ":".join(f"{key}={value}" for key, value in x264 if value is not None)
+        return [arg for flag, value in named if value is not None for arg in (flag, value)] + (["-x264-params", params] if params else [])
 
     def describe(self) -> str:
         return ", ".join(f"{k} {v}" for k, v in (("matrix", self.matrix), ("primaries", self.primaries), ("transfer", self.transfer), ("range", self.range)) if v) or "untagged"

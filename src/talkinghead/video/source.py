@@ -105,10 +105,9 @@ def _info(path: Path, container, max_duration: float | None) -> VideoInfo:
     duration = _duration(container, stream)
     if max_duration is not None and duration is not None and duration > max_duration:
         raise InputError(f"{path.name} lasts {_clock(duration)}; the limit is {_clock(max_duration)} (--max-duration)")
-    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-    if not rate or float(rate) <= 0:
+    fps = _frame_rate(stream)
+    if fps is None:
         raise MediaInputError(f"{path.name} states no frame rate: re-encode it, e.g. with ffmpeg -i {path.name} -r 25 fixed.mp4")
-    fps = _standard_rate(float(rate))
     first = _first_frame(path, container, stream)
     rotation = int(round(-(first.rotation or 0))) % 360  # PyAV: counter-clockwise degrees of the display matrix
     width, height = (first.height, first.width) if rotation in (90, 270) else (first.width, first.height)
@@ -140,6 +139,16 @@ def _first_frame(path: Path, container, stream):
     except av.error.FFmpegError as error:
         raise MediaInputError(f"{path.name} is damaged: its first frame cannot be decoded ({_reason(error)})") from None
     raise MediaInputError(f"{path.name} holds no video frames (a zero-length video): give a video that shows the face")
+
+
+def _frame_rate(stream) -> float | None:
+    """The camera's rate: the stream's own (ffmpeg's r_frame_rate) when it is a standard one (a
+    variable-rate phone video's average is a little below it), else the average."""
+    rates = [float(r) for r in (stream.guessed_rate, stream.average_rate, stream.base_rate) if r and float(r) > 0]
+    if not rates:
+        return None
+    standard = [r for r in rates if abs(_standard_rate(r) - r) <= 0.01 * r and r <= 120]
+    return _standard_rate(standard[0] if standard else rates[0])
 
 
 def _standard_rate(rate: float) -> float:
