@@ -48,7 +48,7 @@ def rig_crop(points: np.ndarray, size: tuple[int, int]) -> tuple[int, int, int, 
     xy = points[: lm.MESH_POINTS, :2]
     (x0, y0), (x1, y1) = xy.min(0), xy.max(0)
     w, h = x1 - x0, y1 - y0
-    return even_box((x0 - 0.3 * w, y0 + 0.3 * h, x1 + 0.3 * w, y1 + 0.45 * h), size)
+    return even_box((x0 - 0.45 * w, y0 + 0.25 * h, x1 + 0.45 * w, y1 + 0.9 * h), size)
 
 
 def redraw(frame: I420Frame, points: np.ndarray, target: np.ndarray, strength: float, context: Redraw) -> None:

@@ -57,6 +57,7 @@ class VideoInfo:
     bit_depth: int
     colour: ColourTags
     variable_rate: bool  # frame times are irregular: picked on a constant clock
+    stated_frames: int  # coded frames the container's index lists (0: it does not say)
     has_audio: bool
     start: float  # seconds: time of the first frame
 
@@ -97,7 +98,7 @@ def _info(path: Path, container, max_duration: float | None) -> VideoInfo:
     if not videos:
         if has_audio:
             raise InputError(f"{path.name} is audio, not a video: to animate a photo with it use `talkinghead animate PHOTO {path.name}`")
-        raise MediaInputError(f"{path.name} holds no video stream: give a video file (MP4, MOV, MKV, WebM)")
+        raise MediaInputError(f"{path.name} holds no video frames (no video stream, or an empty one): give a video of the face (MP4, MOV, MKV, WebM)")
     stream = videos[0]
     codec = stream.codec_context.name or "unknown"
     if container.format.name in IMAGE_FORMATS or codec in IMAGE_CODECS and (stream.frames or 0) <= 1:
@@ -118,7 +119,7 @@ def _info(path: Path, container, max_duration: float | None) -> VideoInfo:
     return VideoInfo(
         path=path, width=width - width % 2, height=height - height % 2, fps=fps, duration=duration,
         frame_count=max(1, round(duration * fps)), rotation=rotation, codec=codec, pix_fmt=first.format.name,
-        bit_depth=depth, colour=_colour(first), variable_rate=variable, has_audio=has_audio, start=start,
+        bit_depth=depth, colour=_colour(first), variable_rate=variable, stated_frames=int(stream.frames or 0), has_audio=has_audio, start=start,
     )
 
 
@@ -212,7 +213,9 @@ class VideoSource:
                 target = info.start + start / info.fps
                 container.seek(int(target / stream.time_base), stream=stream, backward=True, any_frame=False)
             index, pending = start, None  # pending: the latest decoded frame that started before tick `index`'s middle
+            count = 0
             for frame in self._decoded(container, stream):
+                count += 1
                 t = float(frame.time) if frame.time is not None else info.start + index / info.fps
                 while pending is not None and t > self._middle(index):
                     if stop is not None and index >= stop:
@@ -221,6 +224,11 @@ class VideoSource:
                     index += 1
                 if pending is None or t <= self._middle(index):
                     pending = frame
+            if start == 0 and info.stated_frames and count < info.stated_frames - 1:
+                raise MediaInputError(
+                    f"{info.path.name} is truncated or damaged: its index lists {info.stated_frames} frames, "
+                    f"only {count} could be decoded; export or copy it again"
+                )
             if pending is not None and (stop is None or index < stop):
                 yield self._upright(pending)
         finally:
