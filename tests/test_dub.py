@@ -278,3 +278,23 @@ def test_bad_inputs_are_refused_in_one_line(tmp_path, capsys, source, speech):
             continue
         _refused(argv, capsys, tmp_path, *words)
     assert sorted(p.name for p in tmp_path.iterdir()) == contents
+
+
+def test_tracking_beside_rendering(engine, source, tmp_path, monkeypatch):
+    """Speech shorter than the video: the face is followed on its own thread while the frames
+    already tracked are redrawn (here with a lead of 0.2 s)."""
+    import talkinghead.dub.pipeline as pipeline
+    import talkinghead.face.tracking as tracking
+
+    monkeypatch.setattr(pipeline, "LEAD_S", 0.2)
+    monkeypatch.setattr(pipeline, "STEADY_OVERLAP", 5)
+    monkeypatch.setattr(tracking, "STEADY_OVERLAP", 5)
+    monkeypatch.setattr(tracking, "STEADY_CHUNK", 8)
+    speech = make_media(tmp_path / "short.wav", *sine(seconds=0.92))
+    result = engine.dub(source, speech, tmp_path / "live.mp4", AnimateConfig().replace(crf=0, score=False))
+    assert result.frames == 23 and result.meta["video_frames"] == 23 and result.meta["frames_without_face"] == 0
+    before, after = decoded(source), decoded(result.output)
+    assert len(after) == 23
+    for t in range(23):
+        assert np.array_equal(after[t].y[:100], before[t].y[:100])  # eyes and above: the video's own
+    assert sum(not np.array_equal(a.y, b.y) for a, b in zip(after, before)) > 15

@@ -282,7 +282,7 @@ class Engine:
             tracked = track_for_dub(source, face_index=config.face.face_index, needed=frames_out, progress=lambda t: report(t, max(total, t), "frame"))
         mix = None
         try:
-            frames_in = tracked.source.info.frame_count
+            frames_in = min(tracked.source.info.frame_count, frames_out) if tracked.live.finished else frames_out
             total = frames_in + frames_out
             with _timed(stages, "motion"):
                 motion, phones = self.motion_for(clip, config)
@@ -293,25 +293,27 @@ class Engine:
                 info.path.name, info.width, info.height, frames_out, info.fps, clip.duration, frames_in,
                 "" if frames_out <= frames_in else f", {config.dub.loop} beyond",
             )
-            first = int(np.argmax(tracked.track.found))
-            face = face_from_landmarks(np.asarray(tracked.track.landmarks[first]))
+            face = face_from_landmarks(tracked.first_face())
             frames = dub_frames(tracked, motion.lip, config.dub.loop, lambda k: report(frames_in + k, total, "frame"))
             muxed = dataclasses.replace(clip, source=mix) if mix is not None else clip
             score, note = self._write(
                 frames, size=info.size, fps=info.fps, clip=clip, face=face, path=path, out=config.output,
                 stages=stages, mux=muxed, colour=info.colour,
             )
+            video_frames, lost = tracked.live.frames, int((~tracked.track.found[: tracked.live.frames]).sum())
         finally:
             tracked.close()
             if mix is not None:
                 mix.unlink(missing_ok=True)
+        if lost:
+            log.warning("%d of %d frames show no face we can follow: they are kept as they are", lost, video_frames)
         stages["total"] = sum(stages.values())
         return AnimateResult(
             output=path, frames=frames_out, fps=info.fps, duration=frames_out / info.fps, size=info.size,
             renderer="dub", device="the CPU", motion=phones, stages=stages, score=score, score_note=note,
             meta={
-                "video_frames": frames_in, "frames_without_face": int((~tracked.track.found).sum()),
-                "loop": config.dub.loop if frames_out > frames_in else None,
+                "video_frames": video_frames, "frames_without_face": lost,
+                "loop": config.dub.loop if frames_out > video_frames else None,
                 "interior_frame": tracked.context.interior.frame if tracked.context.interior is not None else None,
                 "colour": info.colour.describe(), "rotation": info.rotation,
             },

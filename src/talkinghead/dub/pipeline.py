@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,8 @@ import numpy as np
 
 from ..errors import MediaError
 from ..face.analysis import face_from_landmarks
-from ..face.tracking import FaceTrack, track_video
+from ..errors import FaceError
+from ..face.tracking import STEADY_OVERLAP, FaceTrack, LiveTrack, track_source
 from ..video.ffmpeg import last_line, run_ffmpeg
 from ..video.frames import I420Frame
 from ..video.source import VideoSource
@@ -32,39 +34,91 @@ LOOPS = ("pingpong", "hold")
 FADE_FRAMES = 4  # frames over which the new mouth fades in where the face is found, out where it is lost
 
 
+LEAD_S = 3.0  # with the output shorter than the video, rendering starts once this much is tracked
+
+
 @dataclass
 class TrackedVideo:
-    """What pass 1 learnt about the video."""
+    """What pass 1 learnt about the video (or is still learning, beside pass 2)."""
 
-    source: VideoSource  # its frame count now exact
-    track: FaceTrack
+    source: VideoSource
+    live: LiveTrack
     context: Redraw
-    strength: np.ndarray  # (T,) float32 in [0, 1]: how fully each source frame's mouth is redrawn
+
+    @property
+    def track(self) -> FaceTrack:
+        return self.live.track
+
+    def strength(self, i: int) -> float:
+        """How fully source frame i's mouth is redrawn: 0 without a face, rising to 1 over
+        FADE_FRAMES frames from the nearest frame without one."""
+        self.live.wait(i + FADE_FRAMES + 1)
+        if not self.live.found_at(i):
+            return 0.0
+        last = self.live.frames
+        near = [abs(t - i) for t in range(max(0, i - FADE_FRAMES), min(last, i + FADE_FRAMES + 1)) if not self.live.found_at(t)]
+        return min(1.0, (min(near) if near else FADE_FRAMES + 1) / (FADE_FRAMES + 1))
+
+    def first_face(self) -> np.ndarray:
+        """(478, 3) landmarks of the first frame with a face (the lip-sync judge starts from it)."""
+        t = 0
+        while not self.live.found_at(t):
+            t += 1
+            self.live.wait(t + 1)
+        return self.live.points(t)
 
     def close(self) -> None:
-        self.track.close()
+        self.live.close()
 
 
 def track_for_dub(source: VideoSource, *, face_index: int | None, needed: int, progress: Callable[[int], None]) -> TrackedVideo:
     """Pass 1: follow the face over the first `needed` frames (the whole video when it is
-    shorter); keep the best view of the mouth's inside and the mouth's states."""
+    shorter); keep the best view of the mouth's inside and the mouth's states.
+
+    When the speech is shorter than the video (by a second at least), the face is followed on
+    a thread of its own and this returns once LEAD_S seconds are tracked: the interior and the
+    relaxed mouth come from those, and pass 2 renders beside the tracking. Otherwise the whole
+    video is tracked first (its length must be known to play it backwards).
+    """
+    info = source.info
     bank = InteriorBank()
     states: list[MouthState] = []
+    lock = threading.Lock()  # the video may be tracked on two threads
+    done = [0]
+    lead = round(LEAD_S * info.fps)
+    live_mode = needed <= info.frame_count - info.fps and needed > lead + STEADY_OVERLAP
 
     def observe(t: int, frame: I420Frame, points: np.ndarray | None) -> None:
-        if points is not None:
-            states.append(mouth_state(points))
-            bank.offer(frame, points, t, face_from_landmarks(points).yaw)
-        progress(t + 1)
+        with lock:
+            if points is not None and (not live_mode or t < lead):
+                states.append(mouth_state(points))
+                bank.offer(frame, points, t, face_from_landmarks(points).yaw)
+            done[0] += 1
+            if not live_mode or done[0] <= lead + STEADY_OVERLAP:
+                progress(done[0])
 
-    info = source.info
-    track = track_video(source.frames(0, needed), fps=info.fps, size=info.size, expected=info.frame_count, face_index=face_index, observe=observe, name=info.path.name)
-    lost = int((~track.found).sum())
-    if lost:
-        log.warning("%d of %d frames show no face we can follow: they are kept as they are", lost, track.frames)
+    if live_mode:
+        live = LiveTrack(source, stop=needed, face_index=face_index, observe=observe).start()
+        try:
+            live.wait(lead)
+        except BaseException:
+            live.close()
+            raise
+        with lock:
+            found = bool(states)
+        if not found:  # no face in the lead: the whole track decides whether there is one
+            live.wait(needed)
+    else:
+        live = LiveTrack.done(track_source(source, stop=needed, face_index=face_index, observe=observe))
+        source = source.counted(live.track.frames)
+    with lock:
+        context = Redraw(neutral_mouth(states), bank.best) if states else None
+    if context is None:
+        live.close()
+        raise FaceError(f"no face found in the first {LEAD_S:g} s of {info.path.name}")
     if bank.best is None:
         log.info("the mouth is never seen open in %s: a drawn mouth interior is used", info.path.name)
-    return TrackedVideo(source.counted(track.frames), track, Redraw(neutral_mouth(states), bank.best), fade_strength(track.found))
+    return TrackedVideo(source, live, context)
 
 
 def fade_strength(found: np.ndarray) -> np.ndarray:
@@ -100,10 +154,10 @@ def dub_frames(video: TrackedVideo, lips: np.ndarray, loop: str, progress: Calla
     saying the new mouth; frames without a face pass through as they are."""
     order = list(frame_order(video.source.info.frame_count, len(lips), loop))
     for k, (i, frame) in enumerate(zip(order, video.source.frames_in(order))):
-        strength = float(video.strength[i]) if i < len(video.strength) else 0.0
+        strength = video.strength(i)
         if strength > 0:
             frame = frame.copy()
-            redraw(frame, np.asarray(video.track.landmarks[i]), lips[k], strength, video.context)
+            redraw(frame, video.live.points(i), lips[k], strength, video.context)
         progress(k + 1)
         yield frame
 

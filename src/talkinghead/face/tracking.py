@@ -94,6 +94,9 @@ class FaceTrack:
     def append(self, points: np.ndarray | None, cut: bool) -> None:
         if self.frames == self._capacity:
             self._grow()
+        if self.frames >= len(self.found):  # appending after `finish`
+            self.found = np.concatenate([self.found, np.zeros(self._capacity - len(self.found), bool)])
+            self.cuts = np.concatenate([self.cuts, np.zeros(self._capacity - len(self.cuts), bool)])
         self._store[self.frames] = np.nan if points is None else points
         self.found[self.frames] = points is not None
         self.cuts[self.frames] = cut
@@ -106,12 +109,20 @@ class FaceTrack:
         os.close(handle)
         store = np.lib.format.open_memmap(name, mode="w+", dtype=np.float32, shape=(capacity, lm.LANDMARK_COUNT, 3))
         for start in range(0, self._capacity, 1024):
-            store[start : start + 1024] = old[start : start + 1024]
+            stop = min(start + 1024, self._capacity)
+            store[start:stop] = old[start:stop]
         del old
         self._path.unlink(missing_ok=True)
         self._store, self._path, self._capacity = store, Path(name), capacity
         self.found = np.concatenate([self.found, np.zeros(capacity - len(self.found), bool)])
         self.cuts = np.concatenate([self.cuts, np.zeros(capacity - len(self.cuts), bool)])
+
+    def extend(self, other: FaceTrack) -> None:
+        """Append `other`'s frames (the frames that follow this track's)."""
+        for start in range(0, other.frames, 256):
+            stop = min(other.frames, start + 256)
+            for t in range(start, stop):
+                self.append(None if not other.found[t] else np.asarray(other.landmarks[t]), bool(other.cuts[t]))
 
     def finish(self) -> FaceTrack:
         self.found, self.cuts = self.found[: self.frames], self.cuts[: self.frames]
@@ -119,16 +130,7 @@ class FaceTrack:
 
     def segments(self) -> list[tuple[int, int]]:
         """(start, stop) of each run of frames with a face, split at cuts."""
-        out, start = [], None
-        for t in range(self.frames):
-            if start is not None and (not self.found[t] or self.cuts[t]):
-                out.append((start, t))
-                start = None
-            if self.found[t] and start is None:
-                start = t
-        if start is not None:
-            out.append((start, self.frames))
-        return out
+        return _segments(self.found[: self.frames], self.cuts[: self.frames])
 
     def close(self) -> None:
         """Remove the temporary file (the track is unusable afterwards)."""
@@ -154,8 +156,11 @@ class FaceTrack:
 class FaceFollower:
     """Landmarks of one face, frame after frame (see the module's notes)."""
 
-    def __init__(self, *, face_index: int | None = None):
+    def __init__(self, *, face_index: int | None = None, mesh=None):
+        """`mesh`: a Face Mesh graph of this follower's own (analysis.private_mesh), so that
+        followers on several threads run at once; None: the shared one."""
         self.face_index = face_index
+        self.mesh = mesh
         self._points: np.ndarray | None = None  # (478, 3) of the last frame the face was found in
         self._last_box: np.ndarray | None = None  # where it was last seen, even when lost since
         self._thumb: np.ndarray | None = None
@@ -188,7 +193,7 @@ class FaceFollower:
 
     def _follow(self, frame: I420Frame) -> np.ndarray | None:
         box = _box(self._points)
-        points = _mesh_near(frame, box)
+        points = _mesh_near(frame, box, self.mesh)
         if points is None or box_iou(_box(points), box) < SAME_PLACE or _side(points) < MIN_TRACK_SIZE:
             return None
         return points
@@ -222,7 +227,7 @@ def _side(points: np.ndarray) -> float:
     return float(min(x1 - x0, y1 - y0))
 
 
-def _mesh_near(frame: I420Frame, box: np.ndarray) -> np.ndarray | None:
+def _mesh_near(frame: I420Frame, box: np.ndarray, mesh=None) -> np.ndarray | None:
     """Face Mesh on the crop around `box`, made RGB from the frame's planes only there."""
     centre, side = (box[:2] + box[2:]) / 2, CROP_SCALE * float(max(box[2] - box[0], box[3] - box[1]))
     region = even_box((*(centre - side / 2 - 2), *(centre + side / 2 + 2)), frame.size)
@@ -230,7 +235,7 @@ def _mesh_near(frame: I420Frame, box: np.ndarray) -> np.ndarray | None:
     if x1 - x0 < 8 or y1 - y0 < 8:
         return None
     crop = frame.crop_rgb(region)
-    points = mesh_in_box(crop, box - np.array([x0, y0, x0, y0]))
+    points = mesh_in_box(crop, box - np.array([x0, y0, x0, y0]), mesh=mesh)
     if points is None:
         return None
     points[:, 0] += x0
@@ -272,6 +277,90 @@ def track_video(
     except BaseException:
         track.close()
         raise
+
+
+PARALLEL_MIN_S = 4.0  # videos at least this long are tracked in two halves at once
+
+
+def track_source(
+    source,
+    *,
+    stop: int | None = None,
+    face_index: int | None = None,
+    observe: Callable[[int, I420Frame, np.ndarray | None], None] | None = None,
+) -> FaceTrack:
+    """`track_video` over a VideoSource's first `stop` frames (None: all of them).
+
+    A long video with one face is tracked in two halves at once, each on a thread with a Face
+    Mesh graph of its own (the graphs and the decoder leave Python's lock while they work, so
+    the halves use both cores); the second half starts with a detection, which finds the same
+    face as the only one there. With several faces the halves could start on different people,
+    so such videos are tracked in one pass. `observe` is then called from both threads.
+    """
+    import threading
+
+    from .analysis import close_mesh, private_mesh
+
+    info = source.info
+    frames = min(stop, info.frame_count) if stop is not None else info.frame_count
+    single = frames >= PARALLEL_MIN_S * info.fps and len(detect_faces(next(source.frames(0, 1)).rgb())) == 1
+    if not single:
+        return track_video(source.frames(0, stop), fps=info.fps, size=info.size, expected=frames, face_index=face_index, observe=observe, name=info.path.name)
+    middle = frames // 2
+    halves: list[FaceTrack | None] = [None, None]
+    errors: list[BaseException] = []
+    halt = threading.Event()
+
+    def run(k: int, start: int, end: int | None) -> None:
+        mesh = private_mesh()
+        try:
+            follower = FaceFollower(face_index=face_index, mesh=mesh)
+            track = FaceTrack(middle, info.fps, info.size)
+            halves[k] = track
+            for frame in source.frames(start, end):
+                if halt.is_set():
+                    return
+                points, cut = follower.update(frame)
+                track.append(points, cut)
+                if observe is not None:
+                    observe(start + track.frames - 1, frame, points)
+            track.finish()
+        except BaseException as error:  # noqa: BLE001  handed to the caller
+            errors.append(error)
+            halt.set()
+        finally:
+            close_mesh(mesh)
+
+    workers = [threading.Thread(target=run, args=(0, 0, middle), daemon=True), threading.Thread(target=run, args=(1, middle, stop), daemon=True)]
+    for w in workers:
+        w.start()
+    try:
+        for w in workers:
+            while w.is_alive():
+                w.join(0.1)
+    except BaseException:
+        halt.set()
+        for w in workers:
+            w.join()
+        raise
+    finally:
+        if errors or halt.is_set():
+            for h in halves:
+                if h is not None:
+                    h.close()
+    if errors:
+        raise errors[0]
+    first, second = halves
+    try:
+        first.extend(second)
+    finally:
+        second.close()
+    first.finish()
+    if not first.found.any():
+        first.close()
+        raise FaceError(f"no face found in any frame of {info.path.name}: give a video where the face is clearly visible, facing the camera")
+    steady(first)
+    return first
 
 
 # Filtering -------------------------------------------------------------------------------
@@ -332,27 +421,187 @@ def _zero_lag(values: np.ndarray, fps: float, settings: OneEuro, groups: int) ->
     return (forward + backward) / 2
 
 
+STEADY_CHUNK = 250  # frames steadied at a time: memory stays flat however long a run is
+STEADY_OVERLAP = 25  # frames of context each side of a chunk: the filters settle well within it
+
+
 def steady(track: FaceTrack) -> None:
     """Filter the track's landmarks in place, run by run (see the module's notes)."""
+    Steadier(track).advance(track.frames, final=True)
+
+
+class Steadier:
+    """Steadies a track's landmarks in place as they arrive, chunk by chunk: a frame is final
+    once STEADY_OVERLAP frames after it are known (or the track has ended)."""
+
+    def __init__(self, track: FaceTrack):
+        self.track = track
+        self.done = 0  # frames before this are steadied
+        self._raw: dict[int, np.ndarray] = {}  # raw landmarks of the last frames steadied: the next chunk's context
+
+    def advance(self, available: int, *, final: bool) -> int:
+        """Steady what `available` known frames allow; returns how many frames are final."""
+        limit = available if final else available - STEADY_OVERLAP
+        while self.done < limit:
+            end = min(self.done + STEADY_CHUNK, limit)
+            self._chunk(self.done, end, available)
+            self.done = end
+        return self.done
+
+    def _chunk(self, a: int, e: int, available: int) -> None:
+        track = self.track
+        out = {}
+        for start, stop in _segments(track.found[:available], track.cuts[:available]):
+            if stop <= a or start >= e:
+                continue
+            lo, hi = max(start, a - STEADY_OVERLAP), min(stop, e + STEADY_OVERLAP)
+            raw = np.stack([self._raw[t] if t < a else np.asarray(track.landmarks[t], np.float64) for t in range(lo, hi)])
+            if len(raw) < 3:
+                continue
+            smooth = _steadied(raw, track.fps)
+            for t in range(max(a, start), min(e, stop)):
+                out[t] = smooth[t - lo]
+        self._raw = {t: np.asarray(track.landmarks[t], np.float64) for t in range(max(a, e - STEADY_OVERLAP), e)}
+        for t, points in out.items():
+            track.landmarks[t] = points.astype(np.float32)
+
+
+def _segments(found: np.ndarray, cuts: np.ndarray) -> list[tuple[int, int]]:
+    out, start = [], None
+    for t in range(len(found)):
+        if start is not None and (not found[t] or cuts[t]):
+            out.append((start, t))
+            start = None
+        if found[t] and start is None:
+            start = t
+    if start is not None:
+        out.append((start, len(found)))
+    return out
+
+
+def _steadied(raw: np.ndarray, fps: float) -> np.ndarray:
+    """(n, 478, 3) landmarks of one run of frames, filtered (see the module's notes)."""
     stable = list(STABLE_POINTS)
-    for start, stop in track.segments():
-        raw = np.asarray(track.landmarks[start:stop], np.float64)
-        if len(raw) < 3:
-            continue
-        reference = raw[len(raw) // 2]
-        unit = float(np.linalg.norm(reference[lm.CHEEK_EXTREMES[1]] - reference[lm.CHEEK_EXTREMES[0]])) or 1.0
-        centre = reference[stable].mean(0)
-        rigid = np.empty((len(raw), 7))
-        shapes = np.empty((len(raw), lm.LANDMARK_COUNT * 3))
-        for t, points in enumerate(raw):
-            # The reference's stable points onto this frame's: the head's pose relative to it.
-            scale, rotation, shift = rigid_fit(reference[stable] - centre, points[stable])
-            rigid[t] = np.concatenate([_rotvec(rotation), shift / unit, [np.log(scale)]])
-            # What the face does, in the reference's frame: (points - shift) / scale, rotated back.
-            shapes[t] = (((points - shift) @ rotation) / scale - (reference - centre)).ravel() / unit
-        rigid = _zero_lag(rigid, track.fps, RIGID_FILTER, 1)
-        shapes = _zero_lag(shapes, track.fps, SHAPE_FILTER, lm.LANDMARK_COUNT)
-        for t in range(len(raw)):
-            rotation, shift, scale = _rotation(rigid[t, :3]), rigid[t, 3:6] * unit, float(np.exp(rigid[t, 6]))
-            local = shapes[t].reshape(-1, 3) * unit + (reference - centre)
-            track.landmarks[start + t] = (scale * local @ rotation.T + shift).astype(np.float32)
+    reference = raw[len(raw) // 2]
+    unit = float(np.linalg.norm(reference[lm.CHEEK_EXTREMES[1]] - reference[lm.CHEEK_EXTREMES[0]])) or 1.0
+    centre = reference[stable].mean(0)
+    rigid = np.empty((len(raw), 7))
+    shapes = np.empty((len(raw), lm.LANDMARK_COUNT * 3))
+    for t, points in enumerate(raw):
+        # The reference's stable points onto this frame's: the head's pose relative to it.
+        scale, rotation, shift = rigid_fit(reference[stable] - centre, points[stable])
+        rigid[t] = np.concatenate([_rotvec(rotation), shift / unit, [np.log(scale)]])
+        # What the face does, in the reference's frame: (points - shift) / scale, rotated back.
+        shapes[t] = (((points - shift) @ rotation) / scale - (reference - centre)).ravel() / unit
+    rigid = _zero_lag(rigid, fps, RIGID_FILTER, 1)
+    shapes = _zero_lag(shapes, fps, SHAPE_FILTER, lm.LANDMARK_COUNT)
+    out = np.empty_like(raw)
+    for t in range(len(raw)):
+        rotation, shift, scale = _rotation(rigid[t, :3]), rigid[t, 3:6] * unit, float(np.exp(rigid[t, 6]))
+        local = shapes[t].reshape(-1, 3) * unit + (reference - centre)
+        out[t] = scale * local @ rotation.T + shift
+    return out
+
+
+class LiveTrack:
+    """A face followed on a thread of its own while the frames already steadied are used.
+
+        live = LiveTrack(source, stop=250).start()
+        live.wait(100)              # blocks until frames 0..99 are final
+        live.points(42), live.found_at(42)
+
+    The thread runs Face Mesh on a graph of its own, so it works beside the caller on the
+    other core; `wait` raises what stopped the thread (a damaged frame, no face at all).
+    """
+
+    def __init__(self, source, *, stop: int | None = None, face_index: int | None = None,
+                 observe: Callable[[int, I420Frame, np.ndarray | None], None] | None = None):
+        import threading
+
+        info = source.info
+        self._source, self._stop, self._face_index, self._observe = source, stop, face_index, observe
+        expected = min(stop, info.frame_count) if stop is not None else info.frame_count
+        self.track = FaceTrack(expected + max(1, expected // 10), info.fps, info.size)
+        self._steadier = Steadier(self.track)
+        self._lock = threading.Condition()
+        self._halt = threading.Event()
+        self.finished = False
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="talkinghead-track", daemon=True)
+
+    @classmethod
+    def done(cls, track: FaceTrack) -> LiveTrack:
+        """A track followed already (and steadied), behind the same interface."""
+        live = cls.__new__(cls)
+        import threading
+
+        live.track, live._lock, live.finished, live.error = track, threading.Condition(), True, None
+        live._steadier = Steadier(track)
+        live._steadier.done = track.frames
+        live._halt, live._thread = threading.Event(), None
+        return live
+
+    def start(self) -> LiveTrack:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        from .analysis import close_mesh, private_mesh
+
+        mesh = private_mesh()
+        try:
+            follower = FaceFollower(face_index=self._face_index, mesh=mesh)
+            for frame in self._source.frames(0, self._stop):
+                if self._halt.is_set():
+                    return
+                points, cut = follower.update(frame)
+                with self._lock:
+                    self.track.append(points, cut)
+                    count = self.track.frames
+                if self._observe is not None:
+                    self._observe(count - 1, frame, points)
+                if count % 25 == 0:
+                    with self._lock:
+                        self._steadier.advance(count, final=False)
+                        self._lock.notify_all()
+            with self._lock:
+                self.track.finish()
+                if self.track.frames and not self.track.found.any():
+                    name = self._source.info.path.name
+                    raise FaceError(f"no face found in any frame of {name}: give a video where the face is clearly visible, facing the camera")
+                self._steadier.advance(self.track.frames, final=True)
+        except BaseException as error:  # noqa: BLE001  handed to the caller by wait()
+            self.error = error
+        finally:
+            close_mesh(mesh)
+            with self._lock:
+                self.finished = True
+                self._lock.notify_all()
+
+    def wait(self, frames: int) -> int:
+        """Block until `frames` frames are final or the track has ended; how many are final."""
+        with self._lock:
+            while self._steadier.done < frames and not self.finished:
+                self._lock.wait(0.25)
+            if self.error is not None:
+                raise self.error
+            return self._steadier.done
+
+    @property
+    def frames(self) -> int:
+        """Frames followed so far (all of them once finished)."""
+        return self.track.frames
+
+    def points(self, t: int) -> np.ndarray:
+        with self._lock:
+            return np.array(self.track.landmarks[t])
+
+    def found_at(self, t: int) -> bool:
+        with self._lock:
+            return bool(t < self.track.frames and self.track.found[t])
+
+    def close(self) -> None:
+        self._halt.set()
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join()
+        self.track.close()
