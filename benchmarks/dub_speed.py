@@ -40,7 +40,7 @@ def make_video(folder: Path, size: str, seconds: float) -> tuple[Path, Path]:
 
     clip = speech_clip(seconds)
     speech = _temporary_wav(clip)
-    base = folder / "base.mp4"
+    base = folder / f"base-{seconds:g}.mp4"
     if not base.exists():
         animate(ROOT / "assets" / "portrait.png", speech, base, progress=False, score=False, seed=3)
     video = folder / f"{size}-{seconds:g}.mp4"

@@ -9,7 +9,7 @@ from media import make_media
 from video_media import FPS, decoded, known_motion, rendered_frames, tone, write_clip
 
 from talkinghead.face.tracking import FaceFollower, steady, track_video
-from talkinghead.motion.from_video import track_motion, video_motion
+from talkinghead.motion.from_video import track_motion
 from talkinghead.video.frames import I420Frame
 from talkinghead.video.source import open_video
 

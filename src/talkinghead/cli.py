@@ -100,9 +100,6 @@ def _run_dub(args: argparse.Namespace) -> int:
     from .api import dub
 
     result = dub(args.video, args.audio, args.output, progress=not args.quiet, **{name: getattr(args, name) for name in DUB_OPTIONS})
-    lost = result.meta["frames_without_face"]
-    if lost:
-        log.info("%d frame(s) of the video show no face: kept as they were", lost)
     _report(result, args)
     return 0
 

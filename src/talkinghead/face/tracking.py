@@ -41,7 +41,7 @@ import numpy as np
 from ..errors import FaceError
 from ..video.frames import I420Frame, even_box
 from . import landmarks as lm
-from .analysis import CROP_SCALE, choose_face, detect_faces, face_from_landmarks, mesh_in_box
+from .analysis import CROP_SCALE, choose_face, detect_faces, mesh_in_box
 from .geometry import box_iou
 
 log = logging.getLogger("talkinghead")
