@@ -2,11 +2,14 @@
 
     python benchmarks/dub_speed.py                      # 1080x1920 (a ~250 px face) and 1280x720, 10 s each
     python benchmarks/dub_speed.py --seconds 10 30      # also a longer run: peak memory must not grow
+    python benchmarks/dub_speed.py --spare 0            # speech as long as the video: tracked first
 
 The videos are made here: the bundled portrait animated by the warp renderer, enlarged and
 framed as a phone's portrait video (1080x1920, the face ~250 px across) or a 720p landscape
 one, encoded as a camera would (H.264, yuv420p). Each is dubbed with the bundled speech
-repeated to the same length. Figures: the real-time factor (seconds of video per second of
+repeated to `--seconds` (by default the video is 1.5 s longer than the speech, the case where
+tracking runs beside rendering; `--spare 0` makes them equally long, and the whole video is
+then tracked first). Figures: the real-time factor (seconds of video per second of
 wall time, end to end: opening, tracking, speech analysis, redrawing, encoding, lip-sync
 score), the CPU time per frame (all threads and ffmpeg's encoder process), seconds per
 stage, and the process's peak resident memory. Each configuration runs in a fresh process so
@@ -29,8 +32,8 @@ SIZES = {"1080x1920": ("scale=1350:1350:flags=lanczos,crop=1080:1350,pad=1080:19
          "1280x720": ("scale=720:720:flags=lanczos,pad=1280:720:280:0:color=0x6a7d8e", (1280, 720))}
 
 
-def make_video(folder: Path, size: str, seconds: float) -> tuple[Path, Path]:
-    """(video, speech) of `seconds` at `size`."""
+def make_video(folder: Path, size: str, seconds: float, spare: float) -> tuple[Path, Path]:
+    """(video, speech): speech of `seconds`, the video `spare` seconds longer, at `size`."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from speed import speech_clip
 
@@ -38,12 +41,12 @@ def make_video(folder: Path, size: str, seconds: float) -> tuple[Path, Path]:
     from talkinghead.video.ffmpeg import ffmpeg_command
     from talkinghead.video.writer import _temporary_wav
 
-    clip = speech_clip(seconds)
+    clip = speech_clip(seconds + spare)
     speech = _temporary_wav(clip)
-    base = folder / f"base-{seconds:g}.mp4"
+    base = folder / f"base-{seconds + spare:g}.mp4"
     if not base.exists():
         animate(ROOT / "assets" / "portrait.png", speech, base, progress=False, score=False, seed=3)
-    video = folder / f"{size}-{seconds:g}.mp4"
+    video = folder / f"{size}-{seconds + spare:g}.mp4"
     subprocess.run(ffmpeg_command(["-y", "-loglevel", "error", "-i", str(base), "-vf", SIZES[size][0], "-c:v", "libx264",
                                    "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", "-c:a", "aac", str(video)]), check=True)
     # The new speech: the same sentences a few seconds later, so the mouth really changes.
@@ -75,6 +78,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, nargs="+", default=[10.0])
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--spare", type=float, default=1.5, help="seconds the video outlasts the speech (0: as long; tracking then comes first)")
     parser.add_argument("--one", nargs=3, metavar=("VIDEO", "SPEECH", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -85,7 +89,7 @@ def main() -> None:
         print(f"{'video':>10} {'seconds':>7} {'real time':>9} {'CPU ms/frame':>12} {'peak MiB':>8}  stages (s)")
         for size in args.sizes:
             for seconds in args.seconds:
-                video, speech = make_video(folder, size, seconds)
+                video, speech = make_video(folder, size, seconds, args.spare)
                 best = None
                 for _ in range(args.runs):
                     done = subprocess.run([sys.executable, __file__, "--one", str(video), str(speech), str(folder / "out.mp4")],

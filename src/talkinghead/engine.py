@@ -286,8 +286,11 @@ class Engine:
             total = frames_in + frames_out
             with _timed(stages, "motion"):
                 motion, phones = self.motion_for(clip, config)
-            if config.dub.keep_original_audio > 0 and info.has_audio and clip.source is not None:
-                mix = mixed_audio(clip.source, info.path, config.dub.keep_original_audio)
+            if config.dub.keep_original_audio > 0:
+                if info.has_audio and clip.source is not None:
+                    mix = mixed_audio(clip.source, info.path, config.dub.keep_original_audio)
+                else:
+                    log.warning("--keep-original-audio: %s", "the video has no sound" if not info.has_audio else "the speech is an array, not a file: not mixed")
             log.info(
                 "dubbing %s: %dx%d, %d frames at %g fps for %.1f s of speech (%d frames of video%s)",
                 info.path.name, info.width, info.height, frames_out, info.fps, clip.duration, frames_in,
