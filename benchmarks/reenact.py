@@ -6,12 +6,13 @@ motion, compared with the real frames.
     python benchmarks/reenact.py FOLDER --out reenact.md
 
 For each video: its first frame is the photo; `talkinghead motion --from-video` tracks the
-video; the warp renderer renders the photo with that motion (all three levels); every
+video; the warp renderer renders the photo with that motion (all three levels, taken relative
+to the first frame, since the photo is that frame); every
 rendered frame is compared with the real frame of the same index, over the face region (the
 real frame's MediaPipe landmark box × 1.2): PSNR (dB), SSIM, the mean distance of dlib's 68
 landmarks (an independent detector) in % of the real face's outer eye-corner distance, and
-dlib's identity distance (every 5th frame; below 0.6 is the same person). Per video and
-averaged. Needs the eval extra (dlib).
+dlib's identity distance (every 5th frame; below 0.6 is the same person); beside them the
+floor of the first frame held still. Per video and averaged. Needs the eval extra (dlib).
 
 Without a folder, the clips are generated (no real talking video ships with the project or
 can be fetched here): the bundled portrait and Grace Hopper (matplotlib's sample) animated by
@@ -52,13 +53,16 @@ def reenact(video: Path) -> dict[str, float]:
     from talkinghead.face.tracking import track_video
     from talkinghead.motion.from_video import track_motion
     from talkinghead.render.base import RenderRequest
-    from talkinghead.types import AudioClip
+    from talkinghead.types import AudioClip, MotionTrack
     from talkinghead.video.source import open_video
 
     source = open_video(video)
     info = source.info
     with track_video(source.frames(), fps=info.fps, size=info.size, expected=info.frame_count) as track:
         motion = track_motion(track)
+        # The photo is the first frame: its own face is the track's first frame, so the motion
+        # is taken relative to that frame (a track's 0 is the photo as it is).
+        motion = MotionTrack(motion.fps, motion.lip - motion.lip[0], motion.expression - motion.expression[0], motion.pose - motion.pose[0])
         boxes = []
         for points, found in zip(track.landmarks, track.found):
             xy = np.asarray(points)[:468, :2]
@@ -69,7 +73,7 @@ def reenact(video: Path) -> dict[str, float]:
     subject = engine.prepare(first, config)
     silence = AudioClip(np.zeros(round(motion.frame_count / info.fps * 16000), np.float32))
     request = RenderRequest(clip=silence, fps=info.fps, frame_count=motion.frame_count, motion=motion, options={})
-    rows = {"psnr": [], "ssim": [], "lmd": [], "identity": []}
+    rows = {"psnr": [], "ssim": [], "lmd": [], "identity": [], "still_psnr": [], "still_ssim": []}
     for t, (fake, real) in enumerate(zip(subject.renderer.frames(subject.prepared, request, lambda *a: None), source.frames())):
         if boxes[t] is None:
             continue
@@ -80,6 +84,9 @@ def reenact(video: Path) -> dict[str, float]:
         c, d = int(min(info.width, cx + half)), int(min(info.height, cy + half))
         rows["psnr"].append(psnr(fake[b:d, a:c], real[b:d, a:c]))
         rows["ssim"].append(ssim(fake[b:d, a:c], real[b:d, a:c]))
+        # The floor: the first frame held still, against the same real frames.
+        rows["still_psnr"].append(psnr(first[b:d, a:c], real[b:d, a:c]))
+        rows["still_ssim"].append(ssim(first[b:d, a:c], real[b:d, a:c]))
         box = np.array([x0, y0 + 0.08 * (y1 - y0), x1, y1 - 0.04 * (y1 - y0)], np.float32)
         fake_face, real_face = landmarks_in_box(fake, box), landmarks_in_box(real, box)
         eyes = np.linalg.norm(real_face.points[EYE_OUTER_CORNERS[1]] - real_face.points[EYE_OUTER_CORNERS[0]])
@@ -96,15 +103,15 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         videos = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in SUFFIXES) if args.folder else generated(Path(tmp))
-        lines = ["| video | frames | PSNR (dB) | SSIM | landmark distance (% eye span) | identity distance |", "|---|---|---|---|---|---|"]
+        lines = ["| video | frames | PSNR (dB) | SSIM | landmark distance (% eye span) | identity distance | still first frame: PSNR, SSIM |", "|---|---|---|---|---|---|---|"]
         results = []
         for video in videos:
             r = reenact(video)
             results.append(r)
-            lines.append(f"| {video.name} | {r['frames']} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['lmd']:.2f} | {r['identity']:.3f} |")
+            lines.append(f"| {video.name} | {r['frames']} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['lmd']:.2f} | {r['identity']:.3f} | {r['still_psnr']:.2f}, {r['still_ssim']:.3f} |")
             print(lines[-1], file=sys.stderr)
-        mean = {k: np.mean([r[k] for r in results]) for k in ("psnr", "ssim", "lmd", "identity")}
-        lines.append(f"| mean | {sum(r['frames'] for r in results)} | {mean['psnr']:.2f} | {mean['ssim']:.3f} | {mean['lmd']:.2f} | {mean['identity']:.3f} |")
+        mean = {k: np.mean([r[k] for r in results]) for k in ("psnr", "ssim", "lmd", "identity", "still_psnr", "still_ssim")}
+        lines.append(f"| mean | {sum(r['frames'] for r in results)} | {mean['psnr']:.2f} | {mean['ssim']:.3f} | {mean['lmd']:.2f} | {mean['identity']:.3f} | {mean['still_psnr']:.2f}, {mean['still_ssim']:.3f} |")
     table = "\n".join(lines)
     print(table)
     if args.out:
