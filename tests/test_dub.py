@@ -298,3 +298,22 @@ def test_tracking_beside_rendering(engine, source, tmp_path, monkeypatch):
     for t in range(23):
         assert np.array_equal(after[t].y[:100], before[t].y[:100])  # eyes and above: the video's own
     assert sum(not np.array_equal(a.y, b.y) for a, b in zip(after, before)) > 15
+
+
+def test_a_face_that_appears_late(engine, old, tmp_path, monkeypatch):
+    """Tracking beside rendering waits for frames with a face before choosing the interior."""
+    import talkinghead.dub.pipeline as pipeline
+    import talkinghead.face.tracking as tracking
+
+    monkeypatch.setattr(pipeline, "LEAD_S", 0.2)
+    monkeypatch.setattr(pipeline, "STEADY_OVERLAP", 5)
+    monkeypatch.setattr(tracking, "STEADY_OVERLAP", 5)
+    frames = rendered_frames(old)
+    for t in range(8):
+        frames[t] = np.full_like(frames[t], 100)
+    source = write_clip(tmp_path / "late.mp4", frames)
+    speech = make_media(tmp_path / "short.wav", *sine(seconds=0.92))
+    result = engine.dub(source, speech, tmp_path / "late_out.mp4", AnimateConfig().replace(crf=0, score=False))
+    assert result.meta["frames_without_face"] == 8
+    before, after = decoded(source), decoded(result.output)
+    assert all(np.array_equal(after[t].data, before[t].data) for t in range(8))

@@ -88,26 +88,34 @@ def track_for_dub(source: VideoSource, *, face_index: int | None, needed: int, p
     lead = round(LEAD_S * info.fps)
     live_mode = needed <= info.frame_count - info.fps and needed > lead + STEADY_OVERLAP
 
+    frozen = [False]  # the interior and the relaxed mouth are chosen: later frames add nothing
+
     def observe(t: int, frame: I420Frame, points: np.ndarray | None) -> None:
         with lock:
-            if points is not None and (not live_mode or t < lead):
+            if points is not None and not frozen[0]:
                 states.append(mouth_state(points))
                 bank.offer(frame, points, t, face_from_landmarks(points).yaw)
             done[0] += 1
-            if not live_mode or done[0] <= lead + STEADY_OVERLAP:
+            if not frozen[0]:
                 progress(done[0])
 
     if live_mode:
         live = LiveTrack(source, stop=needed, face_index=face_index, observe=observe).start()
         try:
-            live.wait(lead)
+            # LEAD_S of frames with a face (the face may appear late), or the end of the track.
+            reach = lead
+            while True:
+                live.wait(reach)
+                with lock:
+                    if len(states) >= lead or (states and live.finished):
+                        frozen[0] = True
+                        break
+                if live.finished:
+                    break
+                reach += lead
         except BaseException:
             live.close()
             raise
-        with lock:
-            found = bool(states)
-        if not found:  # no face in the lead: the whole track decides whether there is one
-            live.wait(needed)
     else:
         live = LiveTrack.done(track_source(source, stop=needed, face_index=face_index, observe=observe))
         source = source.counted(live.track.frames)
@@ -115,7 +123,7 @@ def track_for_dub(source: VideoSource, *, face_index: int | None, needed: int, p
         context = Redraw(neutral_mouth(states), bank.best) if states else None
     if context is None:
         live.close()
-        raise FaceError(f"no face found in the first {LEAD_S:g} s of {info.path.name}")
+        raise FaceError(f"no face found in any frame of {info.path.name}: give a video where the face is clearly visible, facing the camera")
     if bank.best is None:
         log.info("the mouth is never seen open in %s: a drawn mouth interior is used", info.path.name)
     return TrackedVideo(source, live, context)
