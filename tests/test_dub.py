@@ -12,9 +12,9 @@ from video_media import FPS, decoded, known_motion, rendered_frames, tone, write
 from talkinghead import AnimateConfig, Cancelled, CancelToken, Engine
 from talkinghead.audio.decode import load_audio
 from talkinghead.cli import main
-from talkinghead.dub.mouth import mouth_state
-from talkinghead.dub.pipeline import fade_strength, frame_order
-from talkinghead.dub.redraw import rig_crop
+from talkinghead.dubbing.mouth import mouth_state
+from talkinghead.dubbing.pipeline import fade_strength, frame_order
+from talkinghead.dubbing.redraw import rig_crop
 from talkinghead.face.tracking import track_video
 from talkinghead.video.ffmpeg import probe_media
 from talkinghead.video.source import open_video
@@ -105,8 +105,8 @@ def test_no_seam_around_the_mouth(source):
     """The redraw's map is continuous and still at its edges: on a picture that is a smooth
     ramp, what changes dies out to nothing towards the changed area's edges (a box or a seam
     would leave a step there), and outside it nothing changes at all."""
-    from talkinghead.dub.mouth import neutral_mouth
-    from talkinghead.dub.redraw import Redraw, redraw
+    from talkinghead.dubbing.mouth import neutral_mouth
+    from talkinghead.dubbing.redraw import Redraw, redraw
     from talkinghead.video.frames import I420Frame
 
     video = open_video(source)
@@ -283,7 +283,7 @@ def test_bad_inputs_are_refused_in_one_line(tmp_path, capsys, source, speech):
 def test_tracking_beside_rendering(engine, source, tmp_path, monkeypatch):
     """Speech shorter than the video: the face is followed on its own thread while the frames
     already tracked are redrawn (here with a lead of 0.2 s)."""
-    import talkinghead.dub.pipeline as pipeline
+    import talkinghead.dubbing.pipeline as pipeline
     import talkinghead.face.tracking as tracking
 
     monkeypatch.setattr(pipeline, "LEAD_S", 0.2)
@@ -302,7 +302,7 @@ def test_tracking_beside_rendering(engine, source, tmp_path, monkeypatch):
 
 def test_a_face_that_appears_late(engine, old, tmp_path, monkeypatch):
     """Tracking beside rendering waits for frames with a face before choosing the interior."""
-    import talkinghead.dub.pipeline as pipeline
+    import talkinghead.dubbing.pipeline as pipeline
     import talkinghead.face.tracking as tracking
 
     monkeypatch.setattr(pipeline, "LEAD_S", 0.2)

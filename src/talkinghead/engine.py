@@ -259,8 +259,8 @@ class Engine:
         cancel: CancelToken | None = None,
     ) -> AnimateResult:
         """Write `video` with its person saying `audio` to `output` (MP4): only the mouth and jaw
-        re-driven by the lip level, everything else the video's own (see talkinghead.dub)."""
-        from .dub.pipeline import dub_frames, mixed_audio, track_for_dub
+        re-driven by the lip level, everything else the video's own (see talkinghead.dubbing)."""
+        from .dubbing.pipeline import dub_frames, mixed_audio, track_for_dub
         from .face.analysis import face_from_landmarks
         from .video.source import open_video
 

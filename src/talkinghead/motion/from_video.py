@@ -22,7 +22,7 @@ from ..face.tracking import FaceTrack, track_video
 from ..render.warp.rig import LOWER_INTERIOR_SOURCE
 from ..render.warp.shapes import GAZE_RANGE, FaceFrame, build_shapes
 from ..types import EXPRESSION_CHANNELS, LIP_CHANNELS, POSE_CHANNELS, MotionTrack
-from ..dub.mouth import mouth_state, neutral_mouth, rig_rates
+from ..dubbing.mouth import mouth_state, neutral_mouth, rig_rates
 
 BROW_UP, BROW_DOWN, BROW_INNER = 0.07, 0.035, 0.06  # face widths the rig's brow shapes move at 1
 WIDEN = 0.55  # the rig's eyes_wide opens an eye by about this share of its opening
