@@ -6,7 +6,7 @@
 
 __version__ = "0.1.0"
 
-from .api import Animator, animate  # noqa: E402
+from .api import Animator, animate, dub  # noqa: E402
 from .config import AnimateConfig  # noqa: E402
 from .engine import AnimateResult, CancelToken, Engine  # noqa: E402
 from .errors import (  # noqa: E402
@@ -51,6 +51,7 @@ __all__ = [
     "TalkingHeadError",
     "Work",
     "animate",
+    "dub",
     "register_renderer",
     "__version__",
 ]

@@ -142,3 +142,23 @@ def animate(
     config = AnimateConfig.from_options(**options)
     with _progress_callback(progress) as callback:
         return default_engine().animate(image, audio, output, config, progress=callback, cancel=cancel)
+
+
+def dub(
+    video: str | os.PathLike,
+    audio: AudioInput,
+    output: str | os.PathLike,
+    *,
+    progress: bool | Progress = True,
+    cancel: CancelToken | None = None,
+    engine: Engine | None = None,
+    **options: Any,
+) -> AnimateResult:
+    """The person in `video` saying `audio`, written to `output` (MP4): mouth and jaw re-driven,
+    the rest of every frame the video's own.
+
+        result = talkinghead.dub("interview.mp4", "french.wav", "dubbed.mp4", loop="hold")
+    """
+    config = AnimateConfig.from_options(**options)
+    with _progress_callback(progress) as callback:
+        return (engine or default_engine()).dub(video, audio, output, config, progress=callback, cancel=cancel)

@@ -14,8 +14,12 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .config import MotionConfig, flag_of, option_fields
-from .errors import TalkingHeadError
+from .config import DUB_OPTIONS, DubConfig, MotionConfig, flag_of, group_names, option_fields
+from .errors import InputError, TalkingHeadError
+
+
+class UsageError(InputError):
+    """A command line that lacks what the command needs (exit code 2)."""
 
 log = logging.getLogger("talkinghead")
 _TYPES = {"float": float, "int": int, "str": str, "Path": Path}
@@ -44,27 +48,63 @@ def _animate_parser(sub: argparse._SubParsersAction) -> None:
         description="Animate the face in IMAGE so that it speaks AUDIO; writes an MP4 (H.264 + AAC).",
     )
     p.add_argument("image", type=Path, metavar="IMAGE", help="portrait photo: JPEG, PNG, WebP, BMP, TIFF, any size")
-    p.add_argument("audio", type=Path, metavar="AUDIO", help="speech: wav, mp3, m4a, flac, ogg, or a video's audio track")
+    p.add_argument("audio", type=Path, metavar="AUDIO", nargs="?", help="speech: wav, mp3, m4a, flac, ogg, or a video's audio track (default with --driving: the driving video's sound)")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.mp4", help="the video to write")
     p.add_argument("--json", action="store_true", help="print what was made (path, frames, stages, lip-sync score) as JSON on standard output")
-    _add_config_options(p)
+    _add_config_options(p, ANIMATE_OPTIONS)
     p.set_defaults(run=_run_animate)
+
+
+ANIMATE_OPTIONS = {f.name for f in option_fields()} - group_names(DubConfig)
 
 
 def _run_animate(args: argparse.Namespace) -> int:
     from .api import animate
 
-    options = {f.name: getattr(args, f.name) for f in option_fields()}
-    result = animate(args.image, args.audio, args.output, progress=not args.quiet, **options)
+    options = {name: getattr(args, name) for name in ANIMATE_OPTIONS}
+    audio = args.audio
+    if audio is None:
+        if args.driving is None:
+            raise UsageError("animate needs AUDIO (or --driving VIDEO, whose sound is then the speech)")
+        audio = args.driving
+    result = animate(args.image, audio, args.output, progress=not args.quiet, **options)
+    _report(result, args)
+    return 0
+
+
+def _report(result, args: argparse.Namespace) -> None:
     if result.score_note:
         log.info(result.score_note)
     log.info("wrote %s in %.1f s", result.output, result.stages["total"])
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
+
+
+def _dub_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "dub",
+        help="make the person in a video say new speech (lips re-synced)",
+        description="Re-drive the mouth and jaw of the person in VIDEO so that they say AUDIO; everything else "
+        "(head motion, blinks, brows, gaze, background, size, frame rate, colour) stays the video's own. "
+        "The new speech replaces the video's sound; the output lasts as long as AUDIO.",
+    )
+    p.add_argument("video", type=Path, metavar="VIDEO", help="the video to dub: MP4, MOV, MKV, WebM (H.264, HEVC, VP9, ProRes, ...)")
+    p.add_argument("audio", type=Path, metavar="AUDIO", help="the new speech: wav, mp3, m4a, flac, ogg, or a video's audio track")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.mp4", help="the video to write")
+    p.add_argument("--json", action="store_true", help="print what was made as JSON on standard output")
+    _add_config_options(p, set(DUB_OPTIONS))
+    p.set_defaults(run=_run_dub)
+
+
+def _run_dub(args: argparse.Namespace) -> int:
+    from .api import dub
+
+    result = dub(args.video, args.audio, args.output, progress=not args.quiet, **{name: getattr(args, name) for name in DUB_OPTIONS})
+    _report(result, args)
     return 0
 
 
-MOTION_OPTIONS = {f.name for f in dataclasses.fields(MotionConfig)} - {"motion_file"} | {"fps", "max_duration"}
+MOTION_OPTIONS = {f.name for f in dataclasses.fields(MotionConfig)} - {"motion_file", "driving", "driving_parts"} | {"fps", "max_duration", "face_index"}
 
 
 def _motion_parser(sub: argparse._SubParsersAction) -> None:
@@ -77,7 +117,8 @@ def _motion_parser(sub: argparse._SubParsersAction) -> None:
             "it with `talkinghead animate IMAGE AUDIO --motion TRACK`."
         ),
     )
-    p.add_argument("audio", type=Path, metavar="AUDIO", help="speech: wav, mp3, m4a, flac, ogg, or a video's audio track")
+    p.add_argument("audio", type=Path, metavar="AUDIO", nargs="?", help="speech: wav, mp3, m4a, flac, ogg, or a video's audio track")
+    p.add_argument("--from-video", type=Path, metavar="VIDEO", help="instead of speech: the performance of the face in VIDEO, tracked and retargeted (relative to the performer's own neutral face)")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="TRACK", help="the track to write: .json or .csv")
     _add_config_options(p, MOTION_OPTIONS)
     p.set_defaults(run=_run_motion)
@@ -89,9 +130,19 @@ def _run_motion(args: argparse.Namespace) -> int:
     from .motion.track_io import save_motion, track_format
     from .video.writer import check_output_path
 
+    if (args.audio is None) == (args.from_video is None):
+        raise UsageError("motion takes AUDIO or --from-video VIDEO (one of them)")
     config = AnimateConfig.from_options(**{name: getattr(args, name) for name in MOTION_OPTIONS})
-    path = check_output_path(args.output, inputs=[args.audio, *config.input_files()])
+    source = args.from_video if args.from_video is not None else args.audio
+    path = check_output_path(args.output, inputs=[source, *config.input_files()])
     track_format(path)  # a name that is neither .json nor .csv fails before the analysis
+    if args.from_video is not None:
+        from .motion.from_video import video_motion
+
+        track = video_motion(args.from_video, face_index=config.face.face_index, max_duration=config.output.max_duration)
+        save_motion(track, path)
+        log.info("wrote %s: %d frames at %g fps, from the face in %s", path, track.frame_count, track.fps, args.from_video.name)
+        return 0
     engine = Engine()
     track, _ = engine.motion_for(engine.load_audio(args.audio, config), config)
     save_motion(track, path)
@@ -172,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="print errors only, no progress")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _animate_parser(sub)
+    _dub_parser(sub)
     _motion_parser(sub)
     _eval_parser(sub)
     _batch_parser(sub)

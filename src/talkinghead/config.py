@@ -37,6 +37,8 @@ class MotionConfig:
     emotion_intensity: float = knob(1.0, "strength of --emotion, 0 to 2", bounds=(0, 2))
     rest: str = knob("photo", "what the mouth returns to in pauses: the photo's own (its smile, its parted lips; p/b/m still close), or closed lips", choices=REST_MODES)
     motion_file: Path | None = knob(None, "render this motion track (JSON or CSV from `talkinghead motion`) instead of one made from the audio", metavar="TRACK", flag="--motion")
+    driving: Path | None = knob(None, "a video of a face to perform: its tracked motion drives the photo (the levels of --driving-parts) and its sound is the speech unless AUDIO is given", metavar="VIDEO")
+    driving_parts: str = knob("lips,expression,pose", "the levels --driving takes from the video, comma-separated (lips, expression, pose); the others come from the audio", metavar="PARTS")
 
 
 @dataclass(frozen=True)
@@ -67,12 +69,23 @@ class BackendConfig:
     render_size: int | None = knob(None, "side of the square --backend hallo renders (default: the model's own, 512)", metavar="PX", bounds=(64, 2048))
 
 
+LOOPS = ("pingpong", "hold")
+DRIVING_PARTS = ("lips", "expression", "pose")
+
+
+@dataclass(frozen=True)
+class DubConfig:
+    loop: str = knob("pingpong", "when the speech outlasts the video: play it backwards and forwards again (pingpong), or hold its last frame (hold)", choices=LOOPS)
+    keep_original_audio: float = knob(0.0, "mix the video's own sound under the new speech at this level, 0 (replaced) to 1 (as loud as it was)", bounds=(0, 1))
+
+
 @dataclass(frozen=True)
 class AnimateConfig:
     motion: MotionConfig = field(default_factory=MotionConfig)
     face: FaceConfig = field(default_factory=FaceConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     backend: BackendConfig = field(default_factory=BackendConfig)
+    dub: DubConfig = field(default_factory=DubConfig)
 
     @classmethod
     def from_options(cls, **options: Any) -> AnimateConfig:
@@ -98,6 +111,11 @@ class AnimateConfig:
             raise InputError(f"--size {self.output.size} must be even (H.264 needs even sizes)")
         if self.backend.backend == "hallo" and self.backend.weights is None:
             raise InputError("--backend hallo needs --weights DIR: the pretrained_models folder of Hallo's release")
+        parts = [p.strip() for p in self.motion.driving_parts.split(",") if p.strip()]
+        if not parts or any(p not in DRIVING_PARTS for p in parts):
+            raise InputError(f"--driving-parts {self.motion.driving_parts!r}: give a comma-separated list of {', '.join(DRIVING_PARTS)}")
+        if self.motion.driving is not None and self.motion.motion_file is not None:
+            raise InputError("--driving and --motion both give the motion: use one of them")
         if self.backend.render_size is not None and self.backend.render_size % 8:
             raise InputError(f"--render-size {self.backend.render_size} must be a multiple of 8")
         # Files named by options are checked now, before a photo is analysed or an output opened.
@@ -138,6 +156,16 @@ def option_fields() -> list[dataclasses.Field]:
     """Every leaf option of AnimateConfig, in CLI order."""
     groups = [f.default_factory() for f in dataclasses.fields(AnimateConfig)]  # type: ignore[misc]
     return [f for group in groups for f in dataclasses.fields(group)]
+
+
+def group_names(group: type) -> frozenset[str]:
+    """The option names of one group of the tree (MotionConfig, DubConfig, ...)."""
+    return frozenset(f.name for f in dataclasses.fields(group))
+
+
+DUB_OPTIONS = frozenset({"lip_weight", "transcript", "face_index", "crf", "frames_dir", "max_duration", "score"}) | group_names(DubConfig)
+"""The options `talkinghead dub` takes: the lip level, the face, the output's quality; fps and
+size are the video's own."""
 
 
 def flag_of(f: dataclasses.Field) -> str:

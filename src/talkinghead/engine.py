@@ -34,7 +34,7 @@ from threadpoolctl import threadpool_limits
 
 from .audio.decode import load_audio
 from .audio.features import analyze_audio
-from .config import AnimateConfig, BackendConfig, FaceConfig, MotionConfig, OutputConfig, flag_of, option_fields
+from .config import DUB_OPTIONS, AnimateConfig, BackendConfig, FaceConfig, MotionConfig, OutputConfig, flag_of, option_fields
 from .errors import Cancelled, InputError, ModelError
 from .face.analysis import analyze_face
 from .face.crop import crop_portrait, face_crop
@@ -44,6 +44,7 @@ from .motion.track_io import fitted_track
 from .render.base import CroppedRenderer, Progress, Renderer, RenderRequest, renderer_class
 from .transcript import read_transcript
 from .types import AudioClip, Face, MotionTrack, Portrait
+from .video.frames import BT601, ColourTags, I420Frame
 from .video.writer import VideoWriter, check_output_path
 
 log = logging.getLogger("talkinghead")
@@ -58,6 +59,10 @@ MOTION_OPTIONS = _names(MotionConfig)
 """Options of the motion made from speech: they apply to renderers that read motion tracks."""
 PORTRAIT_OPTIONS = _names(FaceConfig) | _names(BackendConfig) | {"size"}
 """Options that change the prepared portrait itself: fixed once it is prepared."""
+
+
+DRIVING_LEVELS = {"lips": "lip", "expression": "expression", "pose": "pose"}
+"""--driving-parts names and the MotionTrack levels they take from the video."""
 
 
 class CancelToken:
@@ -234,7 +239,8 @@ class Engine:
             "%s renderer on %s: %dx%d, %d frames at %g fps (%.1f s of audio)",
             subject.renderer.name, subject.renderer.device, width, height, request.frame_count, fps, clip.duration,
         )
-        score, note = self._write(subject, request, path, config.output, stages, _checked(progress, cancel))
+        frames = subject.renderer.frames(subject.prepared, request, _checked(progress, cancel))
+        score, note = self._write(frames, size=subject.portrait.size, fps=fps, clip=clip, face=subject.portrait.face, path=path, out=config.output, stages=stages)
         stages["total"] = sum(stages.values())
         return AnimateResult(
             output=path, frames=request.frame_count, fps=fps, duration=request.frame_count / fps, size=(width, height),
@@ -259,32 +265,126 @@ class Engine:
         """The weighted motion track to render, and where it came from: read from --motion, or
         made from the speech (phones aligned to --transcript, or recognised)."""
         m, fps = config.motion, config.output.fps
+        parts = {p.strip() for p in m.driving_parts.split(",")} if m.driving is not None else set()
         if m.motion_file is not None:
             track, source = fitted_track(m.motion_file, clip.frame_count(fps), fps), "track"
+        elif parts >= {"lips", "expression", "pose"}:
+            track, source = self.driving_motion(m.driving, clip.frame_count(fps), config), "video"
         else:
             features = analyze_audio(clip, fps, transcript=read_transcript(m.transcript))
             track, source = generate_motion(features, m), features.phone_source
+            if parts:  # some levels from the video, the others from the speech
+                driven = self.driving_motion(m.driving, track.frame_count, config)
+                track = dataclasses.replace(track, **{level: getattr(driven, level) for part, level in DRIVING_LEVELS.items() if part in parts})
+                source = f"video ({', '.join(sorted(parts))}) and {source} phones"
         return track.weighted(lip=m.lip_weight, expression=m.expression_weight, pose=m.pose_weight), source
 
-    def _write(self, subject: Subject, request: RenderRequest, path: Path, out: OutputConfig, stages: dict[str, float], progress: Progress):
-        """Render and encode side by side (ffmpeg in its own process), scoring on a thread beside.
+    def driving_motion(self, video: str | os.PathLike, frames: int, config: AnimateConfig) -> MotionTrack:
+        """The tracked performance in `video`, at the output's frame rate over `frames` frames."""
+        from .motion.from_video import resampled, video_motion
+
+        track = video_motion(video, face_index=config.face.face_index, max_duration=config.output.max_duration)
+        if track.frame_count / track.fps < frames / config.output.fps - 0.5:
+            log.warning("the driving video lasts %.1f s, the speech %.1f s: its last frame is held", track.frame_count / track.fps, frames / config.output.fps)
+        return resampled(track, config.output.fps, frames)
+
+    def dub(
+        self,
+        video: str | os.PathLike,
+        audio: AudioInput,
+        output: str | os.PathLike,
+        config: AnimateConfig | None = None,
+        *,
+        progress: Progress | None = None,
+        cancel: CancelToken | None = None,
+    ) -> AnimateResult:
+        """Write `video` with its person saying `audio` to `output` (MP4): only the mouth and jaw
+        re-driven by the lip level, everything else the video's own (see talkinghead.dubbing)."""
+        from .dubbing.pipeline import dub_frames, mixed_audio, track_for_dub
+        from .face.analysis import face_from_landmarks
+        from .video.source import open_video
+
+        config = (config or AnimateConfig()).validate()
+        refuse_unhonoured_dub(config)
+        cancel = cancel or CancelToken()
+        report = _checked(progress, cancel)
+        stages: dict[str, float] = {}
+        path = check_output_path(output, inputs=[p for p in (video, _path_of(audio)) if p is not None] + config.input_files())
+        with _timed(stages, "video"):
+            source = open_video(video, max_duration=config.output.max_duration)
+        info = source.info
+        with _timed(stages, "audio"):
+            clip = self.load_audio(audio, config)
+        config = config.replace(fps=info.fps)
+        frames_out = clip.frame_count(info.fps)
+        total = min(info.frame_count, frames_out) + frames_out
+        with _timed(stages, "track"):
+            tracked = track_for_dub(source, face_index=config.face.face_index, needed=frames_out, progress=lambda t: report(t, max(total, t), "frame"))
+        mix = None
+        try:
+            frames_in = min(tracked.source.info.frame_count, frames_out) if tracked.live.finished else frames_out
+            total = frames_in + frames_out
+            with _timed(stages, "motion"):
+                # Lips that rest closed: in pauses the video's own mouth would go on speaking.
+                motion, phones = self.motion_for(clip, config.replace(rest="closed"))
+            if config.dub.keep_original_audio > 0:
+                if info.has_audio and clip.source is not None:
+                    mix = mixed_audio(clip.source, info.path, config.dub.keep_original_audio)
+                else:
+                    log.warning("--keep-original-audio: %s", "the video has no sound" if not info.has_audio else "the speech is an array, not a file: not mixed")
+            log.info(
+                "dubbing %s: %dx%d, %d frames at %g fps for %.1f s of speech (%d frames of video%s)",
+                info.path.name, info.width, info.height, frames_out, info.fps, clip.duration, frames_in,
+                "" if frames_out <= frames_in else f", {config.dub.loop} beyond",
+            )
+            face = face_from_landmarks(tracked.first_face())
+            frames = dub_frames(tracked, motion.lip, config.dub.loop, lambda k: report(frames_in + k, total, "frame"))
+            muxed = dataclasses.replace(clip, source=mix) if mix is not None else clip
+            score, note = self._write(
+                frames, size=info.size, fps=info.fps, clip=clip, face=face, path=path, out=config.output,
+                stages=stages, mux=muxed, colour=info.colour,
+            )
+            video_frames, lost = tracked.live.frames, int((~tracked.track.found[: tracked.live.frames]).sum())
+        finally:
+            tracked.close()
+            if mix is not None:
+                mix.unlink(missing_ok=True)
+        if lost:
+            log.warning("%d of %d frames show no face we can follow: they are kept as they are", lost, video_frames)
+        stages["total"] = sum(stages.values())
+        return AnimateResult(
+            output=path, frames=frames_out, fps=info.fps, duration=frames_out / info.fps, size=info.size,
+            renderer="dub", device="the CPU", motion=phones, stages=stages, score=score, score_note=note,
+            meta={
+                "video_frames": video_frames, "frames_without_face": lost,
+                "loop": config.dub.loop if frames_out > video_frames else None,
+                "interior_frame": tracked.context.interior.frame if tracked.context.interior is not None else None,
+                "colour": info.colour.describe(), "rotation": info.rotation,
+            },
+        )
+
+    def _write(self, frames: Iterator, *, size: tuple[int, int], fps: float, clip: AudioClip, face: Face, path: Path,
+               out: OutputConfig, stages: dict[str, float], mux: AudioClip | None = None, colour: ColourTags = BT601):
+        """Encode `frames` (RGB arrays or I420Frames) as they are made, ffmpeg in its own
+        process, scoring the lips against `clip` on a thread beside; `mux`: the sound to put in
+        the file when it is not `clip`'s, `colour`: the tags of I420Frames' YUV.
 
         Returns the lip-sync score's values (or None) and the score in words (or why there is none).
         """
-        scorer, note = _sync_scorer(subject.portrait.face) if out.score else (None, "not scored (--no-score)")
+        scorer, note = _sync_scorer(face) if out.score else (None, "not scored (--no-score)")
         clock = _Clock(stages)
-        video = VideoWriter(path, size=subject.portrait.size, fps=request.fps, audio=request.clip, crf=out.crf, frames_dir=out.frames_dir)
+        video = VideoWriter(path, size=size, fps=fps, audio=mux or clip, crf=out.crf, frames_dir=out.frames_dir, colour=colour)
         try:
             if scorer is not None:
                 scorer.start()
-            for frame in clock.iterate("render", subject.renderer.frames(subject.prepared, request, progress)):
+            for frame in clock.iterate("render", frames):
                 with clock.stage("encode"):
                     video.write(frame)
                 if scorer is not None:
                     with clock.stage("score"):
-                        scorer.add(frame)
+                        scorer.add(frame.y if isinstance(frame, I420Frame) else frame)
             with clock.stage("score"):
-                result = scorer.finish(request.clip, request.fps) if scorer is not None else None
+                result = scorer.finish(clip, fps) if scorer is not None else None
             with clock.stage("encode"):
                 video.close()
         except BaseException:
@@ -294,7 +394,7 @@ class Engine:
             raise
         if result is None:
             return None, note
-        return dataclasses.asdict(result), result.summary(request.fps)
+        return dataclasses.asdict(result), result.summary(fps)
 
 
 class _Clock:
@@ -386,6 +486,14 @@ def refuse_unhonoured(renderer: type[Renderer], config: AnimateConfig) -> None:
     for f in option_fields():
         if f.name not in honoured and values[f.name] != f.default:
             raise InputError(f"{flag_of(f)} is not used by the {renderer.name} renderer: remove it, or use a --backend that honours it")
+
+
+def refuse_unhonoured_dub(config: AnimateConfig) -> None:
+    """InputError naming the first option set away from its default that a dub does not use."""
+    values = flat_options(config)
+    for f in option_fields():
+        if f.name not in DUB_OPTIONS and values[f.name] != f.default:
+            raise InputError(f"{flag_of(f)} is not used by dub (the video gives the frame rate, size, head and face): remove it")
 
 
 def flat_options(config: AnimateConfig) -> dict[str, Any]:

@@ -83,6 +83,24 @@ def _loaded_models():
     return detectors, mesh
 
 
+def private_mesh():
+    """A Face Mesh graph of its own (as the shared one: photos' settings), for a caller that
+    runs it on its own thread beside others; close it with `close_mesh`."""
+    with _GRAPHS:
+        _loaded_models()  # MediaPipe imported and its logging set up once
+        with _native_stderr_silenced():
+            import mediapipe as mp
+
+            mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=2, refine_landmarks=True, min_detection_confidence=0.3)
+            mesh.process(cv2.resize(_warm_up_face(), (MESH_INPUT_SIZE, MESH_INPUT_SIZE), interpolation=cv2.INTER_CUBIC))
+            time.sleep(0.05)
+    return mesh
+
+
+def close_mesh(mesh) -> None:
+    _close_quietly((mesh,))
+
+
 def _warm_up_face() -> np.ndarray:
     """(128, 128, 3) uint8 RGB: a crop of the bundled sample portrait (public domain, see assets/README.md)."""
     return cv2.cvtColor(cv2.imread(str(Path(__file__).parent / "assets" / "warmup_face.png")), cv2.COLOR_BGR2RGB)
@@ -128,9 +146,13 @@ def _detect_boxes(image: np.ndarray) -> list[np.ndarray]:
     return boxes
 
 
-def _mesh_in_box(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
-    """(478, 3) landmarks in image pixels for the face in `box`, or None when Face Mesh sees none."""
-    _, mesh = _models()
+def mesh_in_box(image: np.ndarray, box: np.ndarray, *, mesh=None) -> np.ndarray | None:
+    """(478, 3) landmarks in image pixels for the face in `box`, or None when Face Mesh sees none.
+
+    `mesh`: a graph of the caller's own (`private_mesh`), run without the shared lock."""
+    shared = mesh is None
+    if shared:
+        _, mesh = _models()
     centre = (box[:2] + box[2:]) / 2
     side = CROP_SCALE * max(box[2] - box[0], box[3] - box[1])
     scale = MESH_INPUT_SIZE / side
@@ -138,7 +160,7 @@ def _mesh_in_box(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
     corner = centre - side / 2
     to_crop = np.array([[scale, 0, -scale * corner[0]], [0, scale, -scale * corner[1]]], np.float64)
     crop = cv2.warpAffine(image, to_crop, (MESH_INPUT_SIZE, MESH_INPUT_SIZE), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    with _GRAPHS:
+    with _GRAPHS if shared else contextlib.nullcontext():
         result = mesh.process(crop)
     if not result.multi_face_landmarks:
         return None
@@ -174,7 +196,7 @@ def detect_faces(image: np.ndarray) -> list[Face]:
     """Every face in an RGB uint8 photo, ordered left to right."""
     faces: list[Face] = []
     for box in _detect_boxes(image):
-        landmarks = _mesh_in_box(image, box)
+        landmarks = mesh_in_box(image, box)
         if landmarks is None:
             continue
         face = face_from_landmarks(landmarks)

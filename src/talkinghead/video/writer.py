@@ -23,6 +23,7 @@ from ..errors import MediaError, OutputError
 from ..output import check_output_path, file_target, is_stream, open_stream, partial_path, replace_with
 from ..types import AudioClip
 from .ffmpeg import ffmpeg_command, last_line
+from .frames import BT601, ColourTags, I420Frame
 
 __all__ = ["VideoWriter", "check_output_path"]
 
@@ -36,6 +37,9 @@ class VideoWriter:
 
     Write `audio.frame_count(fps)` frames: the audio is never cut, so video and audio then
     last equally long (±1 frame). Without `with`, call `close()` to finish or `abort()` to drop.
+
+    Frames are RGB arrays (converted here to BT.601 video-range YUV, tagged so) or I420Frames
+    a video was decoded to, written as they are and tagged with `colour`, the source's tags.
     """
 
     def __init__(
@@ -48,6 +52,7 @@ class VideoWriter:
         crf: int,  # x264 quality: 0 lossless, 18 visually lossless, 23 x264's default
         preset: str = "veryfast",  # x264 speed/size trade-off
         frames_dir: str | os.PathLike | None = None,  # also save each frame there: frame_000001.png, ...
+        colour: ColourTags = BT601,  # how the YUV of I420Frames is to be read (RGB frames are made BT.601)
     ) -> None:
         width, height = size
         if width < 2 or height < 2 or width % 2 or height % 2:
@@ -55,6 +60,7 @@ class VideoWriter:
         self.path = Path(path)
         self.size = (width, height)
         self.frames_written = 0
+        self.colour = colour
         self._stream = is_stream(self.path)
         self._target = None if self._stream else file_target(self.path)  # a link's target is what is replaced
         self._partial = None if self._stream else partial_path(self._target)
@@ -72,7 +78,7 @@ class VideoWriter:
             self._stderr = tempfile.TemporaryFile()  # a file, not a pipe: a full pipe would stall ffmpeg
             # A session of its own: Ctrl-C reaches Python only, which then stops ffmpeg and cleans up.
             self._process = subprocess.Popen(
-                ffmpeg_command(_encode_args(self._partial, self.size, fps, audio_file, crf, preset)),
+                ffmpeg_command(_encode_args(self._partial, self.size, fps, audio_file, crf, preset, colour)),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL if stream is None else stream,
                 stderr=self._stderr,
@@ -86,18 +92,30 @@ class VideoWriter:
             if stream is not None:
                 os.close(stream)  # ffmpeg holds its own copy: the reader sees the end when ffmpeg exits
 
-    def write(self, frame: np.ndarray) -> None:
-        """Append one (H, W, 3) uint8 RGB frame of exactly `size`."""
+    def write(self, frame: np.ndarray | I420Frame) -> None:
+        """Append one (H, W, 3) uint8 RGB frame, or an I420Frame, of exactly `size`."""
         width, height = self.size
+        if isinstance(frame, I420Frame):
+            self._write_yuv(frame)
+            return
+        if self.colour != BT601:
+            raise ValueError(f"RGB frames are written as BT.601; this video is tagged {self.colour.describe()}: write I420Frames")
         if not isinstance(frame, np.ndarray) or frame.shape != (height, width, 3) or frame.dtype != np.uint8:
             got = f"{frame.shape} {frame.dtype}" if isinstance(frame, np.ndarray) else type(frame).__name__
             raise ValueError(f"frame is {got}; this video takes ({height}, {width}, 3) uint8 RGB frames")
-        if self._finished:
-            raise ValueError("this VideoWriter was already closed or aborted")
         pixels = np.ascontiguousarray(frame)
         # BT.601 video-range YUV 4:2:0 made here (SIMD, ~1 ms at 1.5 MP) halves what goes down
         # the pipe and spares ffmpeg its slower conversion: the same numbers ffmpeg would make.
-        yuv = cv2.cvtColor(pixels, cv2.COLOR_RGB2YUV_I420)
+        self._send(cv2.cvtColor(pixels, cv2.COLOR_RGB2YUV_I420), pixels)
+
+    def _write_yuv(self, frame: I420Frame) -> None:
+        if frame.size != self.size:
+            raise ValueError(f"frame is {frame.width}x{frame.height}; this video is {self.size[0]}x{self.size[1]}")
+        self._send(np.ascontiguousarray(frame.data), None if self._frames_dir is None else frame.rgb())
+
+    def _send(self, yuv: np.ndarray, pixels: np.ndarray | None) -> None:
+        if self._finished:
+            raise ValueError("this VideoWriter was already closed or aborted")
         try:
             self._process.stdin.write(yuv.data.cast("B"))
         except BrokenPipeError:  # ffmpeg stopped: its stderr says why
@@ -184,14 +202,15 @@ def _signal_name(number: int) -> str:
 
 
 def _encode_args(
-    output: Path | None, size: tuple[int, int], fps: float, audio: Path | None, crf: int, preset: str
+    output: Path | None, size: tuple[int, int], fps: float, audio: Path | None, crf: int, preset: str, colour: ColourTags
 ) -> list[str]:
     """ffmpeg's arguments; `output` None: a fragmented MP4 into its standard output (a stream)."""
     width, height = size
     video_in = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{width}x{height}", "-r", str(fps), "-i", "pipe:0"]
     audio_in = ["-i", str(audio), "-map", "0:v:0", "-map", "1:a:0"] if audio is not None else []
-    # Tagged BT.601 (the matrix of the conversion), so players do not guess BT.709 for HD sizes.
-    video_out = ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p", "-colorspace", "smpte170m", "-color_range", "tv"]
+    # Tagged as the YUV is (BT.601 for RGB frames, so players do not guess BT.709 for HD sizes;
+    # a video's own tags for its frames).
+    video_out = ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p", *colour.ffmpeg_args()]
     audio_out = ["-c:a", "aac", "-b:a", "192k"] if audio is not None else []
     # -f mp4 whatever the file name says; faststart puts the index first so playback starts at
     # once. A stream cannot be rewritten: an index first, then self-contained fragments;

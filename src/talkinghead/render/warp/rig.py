@@ -167,8 +167,9 @@ def lip_margins(photo: np.ndarray, points: np.ndarray, frame: FaceFrame) -> np.n
     return margins
 
 
-def build_rig(face: Face, photo: np.ndarray) -> WarpRig:
-    """Everything the warp renderer needs about one face, computed once."""
+def build_rig(face: Face, photo: np.ndarray, *, expression: bool = True) -> WarpRig:
+    """Everything the warp renderer needs about one face, computed once; `expression` False
+    leaves the expression shapes at zero (for moving the lips only)."""
     points = face.landmarks.astype(np.float64)
     frame = FaceFrame.from_landmarks(points)
     region = face_region(face, (photo.shape[1], photo.shape[0]))
@@ -185,7 +186,7 @@ def build_rig(face: Face, photo: np.ndarray) -> WarpRig:
     ]).astype(np.int32)
 
     q = frame.to_face(rest)
-    lip, expression = build_shapes(q, list(lower_interior))
+    lip, expression = build_shapes(q, list(lower_interior), expression=expression)
     lip_shift, expression_shift = build_source_shifts(q, lip_margins(photo, points, frame))
     # Shapes move the face only; the rings over hair and neck follow the head alone.
     lip[:, first_ring:] = 0

@@ -232,15 +232,19 @@ def _mouth_shapes(q: np.ndarray, lower_interior: list[int]) -> dict[str, np.ndar
     }
 
 
-def build_shapes(q: np.ndarray, lower_interior: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def build_shapes(q: np.ndarray, lower_interior: list[int], *, expression: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Lip and expression blendshapes for vertices at face coordinates `q` ((V, 3)).
 
     `lower_interior` are the vertices that hold the bottom edge of the photo's visible mouth
     interior (copies of the inner lower lip that stay with the skull).
     Returns (len(MOUTH_SHAPES), V, 3) and (len(EXPRESSION_CHANNELS), V, 3) in face widths;
-    gaze channels are zero here (the eye layer moves the irises).
+    gaze channels are zero here (the eye layer moves the irises). `expression` False: the
+    expression shapes are left at zero (a dub moves the lips only).
     """
     mouth = _mouth_shapes(q, lower_interior)
+    if not expression:
+        lip = np.stack([mouth[name] for name in MOUTH_SHAPES])
+        return lip.astype(np.float32), np.zeros((len(EXPRESSION_CHANNELS), *q.shape), np.float32)
     right_blink, right_wide, right_squint = _eye_shapes(q, lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER)
     left_blink, left_wide, left_squint = _eye_shapes(q, lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER)
     shapes = {

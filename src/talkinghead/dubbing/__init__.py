@@ -1,0 +1,1 @@
+"""dub stage: an existing video, its lower face re-driven by new speech (see pipeline.py)."""
