@@ -188,6 +188,8 @@ class PhoneStream:
         self._recent = np.concatenate([self._recent, samples])[-keep:]
 
     def _feed(self, samples: np.ndarray) -> None:
+        if not len(samples):
+            return
         noisy = samples + self._noise.normal(0.0, _phones.NOISE_FLOOR, len(samples))
         self._decoder.process_raw((np.clip(noisy, -1.0, 1.0) * 32767).astype(np.int16).tobytes(), False, False)
 

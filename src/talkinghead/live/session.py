@@ -44,6 +44,7 @@ from ..audio.streaming import LoudLevel, PhoneStream, StreamResampler, VoiceStre
 from ..config import LIVE_MOTION_OPTIONS, LIVE_PORTRAIT_OPTIONS, AnimateConfig, LiveConfig
 from ..engine import Engine, ImageInput
 from ..errors import AudioError, InputError
+from ..motion.lip import LEAD_S
 from ..motion.signals import smooth, speaking
 from ..motion.streaming import StreamingExpression, StreamingLip, StreamingPose
 from ..motion.visemes import phone_to_viseme
@@ -312,7 +313,14 @@ class LiveSession:
         if voiced:
             hearing.level.add(float(hearing.levels[i]))
         near = max(0, i - LIP_PAST_FRAMES)  # the lips need less of the past than the emphasis
-        lip = self._lip.frame(_later_frames(window, near), i - near, release=k <= self._release_until)
+        centre = (k + 0.5) / self.fps
+        timed = any(a <= centre < b for a, b in self._pushed_spans)
+        # The lips show each shape LEAD_S before its sound; with less heard than that ahead of
+        # the frame (a look-ahead under LEAD_S), they lead by what is heard.
+        known = self._speech_end / self.rate if timed else hearing.heard_s
+        late = LEAD_S - float(np.clip(known - centre, 0.0, LEAD_S))
+        lips = _later_frames(window, near, delay=late)
+        lip = self._lip.frame(lips, i - near, release=k <= self._release_until, gate=not timed)
         pause_began = self._pause(voiced)
         emphasis = float(window.prosody.emphasis[i])
         nod = float(smooth(window.prosody.emphasis, 0.06 * self.fps)[i])
@@ -443,11 +451,11 @@ class _Hearing:
         self.phones.close()
 
 
-def _later_frames(features: AudioFeatures, first: int) -> AudioFeatures:
-    """`features` from frame `first` of it on."""
-    if first == 0:
+def _later_frames(features: AudioFeatures, first: int, *, delay: float = 0.0) -> AudioFeatures:
+    """`features` from frame `first` of it on, its phones `delay` seconds later."""
+    if first == 0 and delay == 0:
         return features
-    t0 = first / features.fps
+    t0 = first / features.fps - delay
     phones = tuple(PhoneSegment(p.phone, max(0.0, p.start - t0), p.end - t0) for p in features.phones if p.end > t0)
     return AudioFeatures(features.fps, features.loudness[first:], features.voice[first:], features.prosody, phones, features.phone_source)
 

@@ -21,7 +21,7 @@ from ..types import EXPRESSION_CHANNELS, LIP_CHANNELS, POSE_CHANNELS, AudioFeatu
 from . import expression as ex
 from . import pose as po
 from .generate import lip_track
-from .lip import MAX_SPEED
+from .lip import MAX_SPEED, lip_curves
 
 _EXPRESSION = {name: i for i, name in enumerate(EXPRESSION_CHANNELS)}
 _POSE = {name: i for i, name in enumerate(POSE_CHANNELS)}
@@ -36,13 +36,18 @@ class StreamingLip:
         self.fps = fps
         self._last = np.zeros(len(LIP_CHANNELS), np.float32)
 
-    def frame(self, window: AudioFeatures, index: int, *, release: bool = False) -> np.ndarray:
+    def frame(self, window: AudioFeatures, index: int, *, release: bool = False, gate: bool = True) -> np.ndarray:
         """(len(LIP_CHANNELS),) float32: the shape of frame `index` of `window`.
 
         `window`: features of a few frames before the frame and as many after it as have been
-        heard. `release`: the speech was withdrawn; go to rest faster.
+        heard. `release`: the speech was withdrawn; go to rest faster. `gate`: keep the mouth
+        at rest where no voice is heard (generate.lip_track); off for phones the source
+        timed itself, which say exactly where speech is.
         """
-        target = lip_track(window)[index]
+        if gate:
+            target = lip_track(window)[index]
+        else:
+            target = lip_curves(list(window.phones), window.loudness, window.fps)[index]
         step = RELEASE_STEP if release else MAX_SPEED / self.fps
         shaped = np.clip(target, self._last - step, self._last + step)
         # A contact is exact, as in the whole-clip track: the lips shut on the frame it falls on.
