@@ -138,7 +138,7 @@ class Hosted:
         return {
             "id": self.id, "fps": s.fps, "audio_rate": s.rate, "width": s.subject.portrait.size[0],
             "height": s.subject.portrait.size[1], "lookahead_ms": s.live.lookahead_ms, "readers": self.readers,
-            "dropped_frames": s.dropped,
+            "dropped_frames": s.dropped, "speaking": s.speaking,
         }
 
 
