@@ -428,30 +428,37 @@ def _decode_file(data: bytes, name: str, rate: int, max_seconds: float) -> np.nd
 
 
 def serve(app_config: LiveApp, *, ready=None) -> None:
-    """Run the server until interrupted (Ctrl-C). `ready(url)` is called once it listens."""
+    """Run the server until Ctrl-C or SIGTERM. `ready(port)` is called once it listens."""
+    import signal
+
     import uvicorn
 
     server_config = app_config.server
     app = create_app(app_config)
-    config = uvicorn.Config(app, host=server_config.host, port=server_config.port, log_level="warning", lifespan="on", ws="websockets-sansio" if _has_sansio() else "auto")
-    server = uvicorn.Server(config)
-    original = server.startup
 
-    async def startup(sockets=None):
-        await original(sockets)
-        for s in server.servers:
-            for sock in s.sockets:
-                host, port = sock.getsockname()[:2]
-                url = f"http://{_url_host(server_config.host)}:{port}/"
-                if server_config.token:
-                    url += "?token=…"
-                log.info("live avatar page at %s (Ctrl-C stops)", url)
-                if ready is not None:
-                    ready(port)
-                return
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self):
+            # Stop gracefully on the first signal (sessions closed, sockets told), and return.
+            stop = lambda *_: setattr(self, "should_exit", True)  # noqa: E731
+            previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for s, handler in previous.items():
+                    signal.signal(s, handler)
 
-    server.startup = startup
-    server.run()
+        async def startup(self, sockets=None):
+            await super().startup(sockets)
+            port = next((sock.getsockname()[1] for s in self.servers for sock in s.sockets), server_config.port)
+            token = "?token=TOKEN" if server_config.token else ""
+            log.info("live avatar page at http://%s:%d/%s (Ctrl-C stops)", _url_host(server_config.host), port, token)
+            if ready is not None:
+                ready(port)
+
+    ws = "websockets-sansio" if _has_sansio() else "auto"
+    Server(uvicorn.Config(app, host=server_config.host, port=server_config.port, log_level="warning", lifespan="on", ws=ws)).run()
+    log.info("live server stopped")
 
 
 def _has_sansio() -> bool:
