@@ -39,8 +39,10 @@ def test_speech_in_20ms_chunks_gives_steady_frames_bounded_latency_and_lips_on_t
     got = record(session, 4.2)
     # Timestamps: exactly one frame period apart; the wall clock keeps pace (no drift).
     stamps = np.array(got.timestamps)
-    skipped = sorted(set(range(got.frames[-1].index + 1)) - {f.index for f in got.frames})
-    assert session.dropped == len(skipped) <= 2, skipped  # a loaded machine may cost a frame or two
+    indices = [f.index for f in got.frames]
+    assert np.allclose(stamps, np.array(indices) / FPS) and np.all(np.diff(indices) >= 1)
+    skipped = sorted(set(range(indices[-1] + 1)) - set(indices))
+    assert session.dropped == len(skipped) <= 4, skipped  # only a machine busy with others costs a frame or so
     drift = (got.received[-1] - got.received[0]) - (stamps[-1] - stamps[0])
     assert abs(drift) < 0.04
     assert np.median(np.diff(got.received)) == pytest.approx(1 / FPS, abs=0.004)
