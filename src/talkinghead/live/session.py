@@ -21,8 +21,9 @@ come from one clock and cannot drift apart.
 
 Frame k is drawn once the timeline has been heard `lookahead` past its end, or when its
 deadline comes (then with what has been heard: a source that falls behind makes the mouth
-less sure, never the video late). A consumer that falls behind by more than a frame skips
-frames; their sound goes with the next frame sent.
+less sure, never the video late). Frames late by a hiccup of the machine are sent back to
+back until on time again; a reader more than MAX_LATE_FRAMES behind skips frames, their sound
+going with the next frame sent.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ VOICED = 0.5  # voice probability above which a frame is heard as speech
 PAST_FRAMES = 30  # frames of the past the motion reads: the emphasis compares syllables over ~1 s
 LIP_PAST_FRAMES = 6  # ...and the lips: a viseme's carry-over and the speed limit's reach
 KEEP_S = 3.0  # audio kept behind the newest frame
+MAX_LATE_FRAMES = 3  # frames may run this late (then catch up, sent back to back) before some are skipped
 FADE_S = 0.005  # withdrawn speech fades out over this, not a click
 MAX_RATE = 384_000
 PITCH_REACH_S = 0.03  # a frame's pitch window reaches this far past its centre (prosody.YIN_WINDOW_S and the longest period)
@@ -214,7 +216,7 @@ class LiveSession:
         k = self._next
         now = time.monotonic()
         behind = int((now - self._t0) * self.fps) - k
-        if behind > 1:  # the reader fell behind: skip to the frame due now
+        if behind > MAX_LATE_FRAMES:  # the reader fell behind: skip to the frame due now
             self.dropped += behind
             for skipped in range(k, k + behind):
                 self._advance_motion(skipped)
