@@ -16,7 +16,7 @@ README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 @pytest.mark.parametrize("args, says", [
     (["--host", "0.0.0.0"], "--token"),
-    (["--host", "0.0.0.0", "--token", ""], "empty"),
+    (["--host", "0.0.0.0", "--token", "short"], "at least 8"),
     (["--lookahead-ms", "5000"], "--lookahead-ms 5000.0 is out of range"),
     (["--max-sessions", "0"], "--max-sessions 0 is out of range"),
     (["--backend", "hallo"], "--backend hallo needs --weights"),

@@ -82,8 +82,8 @@ def is_loopback(host: str) -> bool:
 
 def check_exposure(server: LiveServerConfig) -> None:
     """InputError when the server would be reachable from other machines without a token."""
-    if server.token is not None and not server.token.strip():
-        raise InputError("--token is empty: give a secret, e.g. one printed by `python -c 'import secrets; print(secrets.token_urlsafe())'`")
+    if server.token is not None and len(server.token.strip()) < 8:  # the rule of `talkinghead serve` too
+        raise InputError("--token must be at least 8 characters long: e.g. one printed by `python -c 'import secrets; print(secrets.token_urlsafe())'`")
     if not is_loopback(server.host) and server.token is None and not server.insecure_no_token:
         raise InputError(f"--host {server.host} is reachable from other machines: set --token TOKEN (or --insecure-no-token to allow anyone)")
 
