@@ -136,8 +136,17 @@ def test_a_file_played_as_a_stream_and_photos_uploaded(engine, media, tmp_path):
         client = httpx.Client(base_url=url, timeout=30)
         broken = client.post("/sessions", files={"photo": ("photo.png", b"not an image", "image/png")})
         assert broken.status_code == 400
-        with PORTRAIT.open("rb") as photo:
-            sid = client.post("/sessions", files={"photo": ("photo.png", photo, "image/png")}).json()["id"]
+        from PIL import Image
+
+        smaller = tmp_path / "smaller.jpg"
+        Image.open(PORTRAIT).convert("RGB").resize((384, 384)).save(smaller)
+        with smaller.open("rb") as photo:
+            own = client.post("/sessions", files={"photo": ("smaller.jpg", photo, "image/jpeg")}).json()
+        sid = own["id"]
+        other = client.post("/sessions").json()  # beside it, a session of the server's own photo
+        assert (own["width"], other["width"]) == (384, 512)
+        with connect(_ws(url) + f"/sessions/{other['id']}/stream", open_timeout=10) as ws:
+            assert [ws.recv(timeout=10) for _ in range(3)][1][:1] == b"V"
         assert client.post(f"/sessions/{sid}/play", files={"file": ("x.wav", b"RIFF nonsense", "audio/wav")}).status_code == 400
         with wav.open("rb") as f:
             played = client.post(f"/sessions/{sid}/play", files={"file": ("speech.wav", f, "audio/wav")})
