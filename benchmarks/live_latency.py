@@ -96,6 +96,11 @@ def run_session(session: LiveSession, seconds: float, *, keep=False, every=None)
     }
 
 
+def load() -> str:
+    """The machine's load average over the last minute (2 cores: above 2, others wait for a core)."""
+    return f"{os.getloadavg()[0]:.1f}"
+
+
 def pct(values: np.ndarray) -> str:
     return f"{1000 * np.median(values):.0f} / {1000 * np.percentile(values, 95):.0f}" if len(values) else "–"
 
@@ -112,7 +117,7 @@ def latency(engine, portrait, samples, rate, phones) -> list[str]:
         feed(session, samples, rate, phones=timings)
         got = run_session(session, len(samples) / rate + 0.5)
         session.close()
-        rows.append(f"| {name} | {pct(got['latency'])} | {1000 * got['latency'].max():.0f} | {session.dropped} |")
+        rows.append(f"| {name} | {pct(got['latency'])} | {1000 * got['latency'].max():.0f} | {session.dropped} | {load()} |")
     return rows
 
 
@@ -124,7 +129,7 @@ def quality(engine, portrait, samples, rate) -> list[str]:
     animator = Animator(PORTRAIT, engine=engine)
     motion = animator.motion(SPEECH)
     offline = sync_score(animator.frames(motion), clip or animator.load_audio(SPEECH), fps=FPS)
-    rows = [f"| animate (offline) | {offline.offset_frames:+d} | {offline.peak_correlation:.2f} | {offline.confidence:.2f} | – |"]
+    rows = [f"| animate (offline) | {offline.offset_frames:+d} | {offline.peak_correlation:.2f} | {offline.confidence:.2f} | – | {load()} |"]
     for look in (150, 100):
         session = LiveSession(portrait, engine=engine, lookahead_ms=look)
         feed(session, samples, rate)
@@ -144,7 +149,7 @@ def quality(engine, portrait, samples, rate) -> list[str]:
         change = (live.confidence - offline.confidence) / offline.confidence
         rows.append(
             f"| live, look-ahead {look} ms (recorded; {session.dropped} frames skipped) | {live.offset_frames:+d} | "
-            f"{live.peak_correlation:.2f} | {live.confidence:.2f} | {100 * change:+.0f} % |"
+            f"{live.peak_correlation:.2f} | {live.confidence:.2f} | {100 * change:+.0f} % | {load()} |"
         )
     return rows
 
@@ -181,7 +186,7 @@ def cpu_and_capacity(engine, portrait, samples, rate, seconds: float, counts=(1,
         dropped = sum(s.dropped for s in sessions)
         p95 = np.percentile(np.concatenate([r["latency"] for r in results]), 95)
         rows.append(
-            f"| {n} | {min(delivered):.1f} | {dropped} of {sum(frames)} | {1000 * p95:.0f} | {100 * cpu / wall:.0f} % | {100 * cpu / wall / n:.0f} % |"
+            f"| {n} | {min(delivered):.1f} | {dropped} of {sum(frames)} | {1000 * p95:.0f} | {100 * cpu / wall:.0f} % | {100 * cpu / wall / n:.0f} % | {load()} |"
         )
         del feeders
     return rows
@@ -229,6 +234,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--soak", type=float, default=0, metavar="SECONDS", help="also run a session this long (600: the 10-minute figure)")
     parser.add_argument("--skip", nargs="*", default=(), choices=("latency", "quality", "capacity"))
+    parser.add_argument("--sessions", type=int, nargs="*", default=(1, 2, 3, 4), help="session counts of the capacity test")
     parser.add_argument("--capacity-seconds", type=float, default=12.0)
     parser.add_argument("--json", type=Path, help="also write the soak's figures here")
     args = parser.parse_args()
@@ -240,14 +246,14 @@ def main() -> int:
     if "latency" not in args.skip:
         clip = AudioClip(samples.astype(np.float32) / 32768, rate)
         phones = [(p.phone, p.start, p.end) for p in align_transcript(clip, TRANSCRIPT)]
-        print("\n| input | latency median / p95 (ms) | max (ms) | frames dropped |\n|---|---|---|---|")
+        print("\n| input | latency median / p95 (ms) | max (ms) | frames dropped | load |\n|---|---|---|---|---|")
         print("\n".join(latency(engine, portrait, samples, rate, phones)))
     if "quality" not in args.skip:
-        print("\n| lip sync (talkinghead.eval.sync) | offset | peak r | confidence | confidence vs animate |\n|---|---|---|---|---|")
+        print("\n| lip sync (talkinghead.eval.sync) | offset | peak r | confidence | confidence vs animate | load |\n|---|---|---|---|---|---|")
         print("\n".join(quality(engine, portrait, samples, rate)))
     if "capacity" not in args.skip:
-        print(f"\n| sessions at once ({args.capacity_seconds:g} s, speech with gaps) | slowest fps | frames dropped | latency p95 (ms) | CPU (of one core) | CPU per session |\n|---|---|---|---|---|---|")
-        print("\n".join(cpu_and_capacity(engine, portrait, samples, rate, args.capacity_seconds)))
+        print(f"\n| sessions at once ({args.capacity_seconds:g} s, speech with gaps) | slowest fps | frames dropped | latency p95 (ms) | CPU (of one core) | CPU per session | load |\n|---|---|---|---|---|---|---|")
+        print("\n".join(cpu_and_capacity(engine, portrait, samples, rate, args.capacity_seconds, args.sessions)))
     if args.soak:
         result = soak(engine, portrait, samples, rate, args.soak)
         print("\nsoak:", json.dumps(result))

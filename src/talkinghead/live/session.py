@@ -244,7 +244,7 @@ class LiveSession:
                     self._interrupted = False
                     self._withdraw(k)
                 self._place(k)
-                deadline = due - 1.5 * self._render_s - 0.002
+                deadline = due - 1.2 * self._render_s - 0.002
                 now = time.monotonic()
                 if self._speech_end >= need or now >= deadline:
                     return True
@@ -421,7 +421,10 @@ class _Hearing:
         voice = self.voice.at(times)
         t0 = first / fps
         shifted = [PhoneSegment(p.phone, max(0.0, p.start - t0), p.end - t0) for p in phones if p.end > t0]
-        covered = _cover(shifted, round(frames / fps * ANALYSIS_RATE))
+        # Gaps between phones are silence; past the last phone heard nothing is known yet: not
+        # silence, which would pull the mouth shut ahead of every phone still being recognised.
+        known = min(frames / fps, max((p.end for p in shifted), default=0.0))
+        covered = _cover(shifted, round(known * ANALYSIS_RATE)) if shifted else []
         f0 = np.array([self._f0.get(j, 0.0) for j in range(first, last)], np.float32)  # 0: unvoiced, or not heard yet
         speech = voice > VOICED
         voiced = (f0 > 0) & speech
