@@ -22,6 +22,7 @@ from .errors import (  # noqa: E402
     OutputError,
     TalkingHeadError,
 )
+from .live import LiveFrame, LiveSession  # noqa: E402
 from .render.base import Renderer, RenderRequest, Work, register_renderer  # noqa: E402
 from .types import AudioClip, AudioFeatures, Face, MotionTrack, Portrait  # noqa: E402
 
@@ -39,6 +40,8 @@ __all__ = [
     "FaceError",
     "ImageError",
     "InputError",
+    "LiveFrame",
+    "LiveSession",
     "MediaError",
     "MediaInputError",
     "ModelError",

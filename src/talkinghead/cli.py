@@ -25,13 +25,15 @@ log = logging.getLogger("talkinghead")
 _TYPES = {"float": float, "int": int, "str": str, "Path": Path}
 
 
-def _add_config_options(parser: argparse.ArgumentParser, names: set[str] | None = None) -> None:
-    """One --flag per AnimateConfig field (or those in `names`), help and default from the config."""
-    for f in option_fields():
+def _add_config_options(parser: argparse.ArgumentParser, names: set[str] | None = None, fields: list | None = None) -> None:
+    """One --flag per AnimateConfig field (or those in `names`, or the config `fields` given),
+    help and default from the config."""
+    for f in fields if fields is not None else option_fields():
         if names is not None and f.name not in names:
             continue
-        if str(f.type) == "bool":  # an on-by-default switch: its flag turns it off
-            parser.add_argument(flag_of(f), dest=f.name, action="store_false", help="do not " + f.metadata["help"])
+        if str(f.type) == "bool":  # a switch: its flag turns it off when it is on by default, else on
+            on = f.default is True
+            parser.add_argument(flag_of(f), dest=f.name, action="store_false" if on else "store_true", help=("do not " if on else "") + f.metadata["help"])
             continue
         kind = _TYPES[str(f.type).split(" |")[0]]
         extra = {k: v for k, v in f.metadata.items() if k in ("choices", "metavar")}
@@ -234,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .serve.command import add_serve_parser
 
     add_serve_parser(sub)
+    from .live.command import add_live_parser
+
+    add_live_parser(sub, _add_config_options)
     return parser
 
 

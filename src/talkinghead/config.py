@@ -95,14 +95,7 @@ class AnimateConfig:
     def validate(self) -> AnimateConfig:
         """Itself, or InputError naming the first option outside its range."""
         for group in (getattr(self, g.name) for g in dataclasses.fields(self)):
-            for f in dataclasses.fields(group):
-                value, bounds, choices = getattr(group, f.name), f.metadata.get("bounds"), f.metadata.get("choices")
-                if value is None:
-                    continue
-                if bounds is not None and not bounds[0] <= value <= bounds[1]:
-                    raise InputError(f"{flag_of(f)} {value} is out of range: use a value from {bounds[0]:g} to {bounds[1]:g}")
-                if choices is not None and value not in choices:
-                    raise InputError(f"{flag_of(f)} {value!r} is not one of {', '.join(choices)}")
+            _check_bounds(group)
         from .render.base import renderer_names  # the registry: renderers can be added at run time
 
         if self.backend.backend not in renderer_names():
@@ -146,6 +139,53 @@ class AnimateConfig:
         return dataclasses.replace(
             self, **{g: dataclasses.replace(obj, **changes[g]) for g, obj in groups.items() if changes[g]}
         ).validate()
+
+
+LIVE_MOTION_OPTIONS = ("lip_weight", "expression_weight", "pose_weight", "seed", "gaze", "emotion", "emotion_intensity")
+LIVE_PORTRAIT_OPTIONS = ("face_index", "face_expand_ratio", "max_side", "fps", "size", "backend")
+"""The options of `animate` that a live session takes too; the others (a transcript, a motion
+track, encoding, scoring, the hallo backend's) have no meaning for speech that is still arriving."""
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """The options of a live session (talkinghead.LiveSession) beyond those of animate it takes."""
+
+    lookahead_ms: float = knob(150.0, "how far ahead of the frame it shows the live motion may hear (ms): more gives surer mouth shapes, less lowers the latency; 0 suits speech pushed with its phone timings", metavar="MS", bounds=(0, 1000))
+    audio_rate: int = knob(48000, "sample rate of the sound a live session sends with its frames (pushed audio is resampled to it)", metavar="HZ", bounds=(8000, 96000))
+    max_queued: float = knob(120.0, "most seconds of speech a live session holds waiting to be played", metavar="SECONDS", bounds=(1, 3600))
+
+    def validate(self) -> LiveConfig:
+        _check_bounds(self)
+        return self
+
+
+@dataclass(frozen=True)
+class LiveServerConfig:
+    """The options of `talkinghead live`'s page and endpoints."""
+
+    host: str = knob("127.0.0.1", "address to listen on; any but a loopback address needs --token (or --insecure-no-token)", metavar="ADDRESS")
+    port: int = knob(8765, "port to listen on (0: any free port, printed at start)", metavar="PORT", bounds=(0, 65535))
+    token: str | None = knob(None, "bearer token every request must carry (Authorization: Bearer TOKEN, or ?token= on the page's address)", metavar="TOKEN")
+    insecure_no_token: bool = knob(False, "listen on a non-loopback address without a token (anyone who reaches it can use it)")
+    max_sessions: int = knob(4, "most live sessions at once, each with its own photo; more are refused (HTTP 503)", metavar="N", bounds=(1, 64))
+    session_timeout: float = knob(30.0, "a session no one reads frames from for this long is closed", metavar="SECONDS", bounds=(1, 86400))
+    transport: str = knob("auto", "how the page receives the avatar: webrtc (aiortc), websocket (frames as JPEG + PCM), or auto (WebRTC when aiortc is installed)", choices=("auto", "webrtc", "websocket"))
+
+    def validate(self) -> LiveServerConfig:
+        _check_bounds(self)
+        return self
+
+
+def _check_bounds(group: Any) -> None:
+    for f in dataclasses.fields(group):
+        value, bounds, choices = getattr(group, f.name), f.metadata.get("bounds"), f.metadata.get("choices")
+        if value is None:
+            continue
+        if bounds is not None and not bounds[0] <= value <= bounds[1]:
+            raise InputError(f"{flag_of(f)} {value} is out of range: use a value from {bounds[0]:g} to {bounds[1]:g}")
+        if choices is not None and value not in choices:
+            raise InputError(f"{flag_of(f)} {value!r} is not one of {', '.join(choices)}")
 
 
 def _field_names(obj: Any) -> set[str]:
