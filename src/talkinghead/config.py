@@ -141,7 +141,7 @@ class AnimateConfig:
         ).validate()
 
 
-LIVE_MOTION_OPTIONS = ("lip_weight", "expression_weight", "pose_weight", "seed", "gaze", "emotion", "emotion_intensity")
+LIVE_MOTION_OPTIONS = ("lip_weight", "expression_weight", "pose_weight", "seed", "gaze", "emotion", "emotion_intensity", "rest")
 LIVE_PORTRAIT_OPTIONS = ("face_index", "face_expand_ratio", "max_side", "fps", "size", "backend")
 """The options of `animate` that a live session takes too; the others (a transcript, a motion
 track, encoding, scoring, the hallo backend's) have no meaning for speech that is still arriving."""

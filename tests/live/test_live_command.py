@@ -32,9 +32,10 @@ def test_a_missing_photo_is_named(capsys, tmp_path):
 
 
 def test_readme_documents_every_live_option_with_its_default():
+    section = README.split("### Options of `talkinghead live`")[1].split("\n### ")[0]
     for f in dataclasses.fields(LiveConfig) + dataclasses.fields(LiveServerConfig):
         flag = flag_of(f)
-        row = next((line for line in README.splitlines() if line.startswith(f"| `{flag} ") or line.startswith(f"| `{flag}`")), None)
+        row = next((line for line in section.splitlines() if line.startswith(f"| `{flag} ") or line.startswith(f"| `{flag}`")), None)
         assert row is not None, f"README has no row for {flag}"
         default = "off" if f.default in (None, False) else f.default if isinstance(f.default, str) else f"{f.default:g}"
         assert f"| {default} |" in row, f"README gives another default for {flag}: {row}"

@@ -212,11 +212,16 @@ class Recognizer:
     rescorer: Decoder  # phones as words, for the grammar that lets closures in
 
 
-def _recognizer() -> Recognizer:
-    loop = Decoder(
+def _phone_loop() -> Decoder:
+    """The phone loop alone: what live sessions decode as audio arrives (no rescoring there)."""
+    return Decoder(
         hmm=get_model_path(ACOUSTIC_MODEL), allphone=get_model_path(PHONE_LM), dict=None,
         lw=PHONE_LM_WEIGHT, topn=TOP_GAUSSIANS, loglevel="FATAL",
     )
+
+
+def _recognizer() -> Recognizer:
+    loop = _phone_loop()
     # No filler words: pauses are the loop's own SIL phones, which keeps the grammar small.
     rescorer = Decoder(
         hmm=get_model_path(ACOUSTIC_MODEL), dict=str(PHONE_DICTIONARY), lm=None,

@@ -153,7 +153,7 @@ class PhoneStream:
     KEEP_S = 10.0  # phones that ended this long before the newest audio are forgotten
 
     def __init__(self) -> None:
-        self._decoder = _phones._phone_decoder()
+        self._decoder = _phones._phone_loop()
         self._noise = np.random.default_rng(_phones.NOISE_SEED)
         self._recent = np.zeros(0, np.float32)  # the last CONTEXT_S of audio: the next lead-in
         self.final: list[PhoneSegment] = []

@@ -49,6 +49,7 @@ from ..motion.lip import LEAD_S
 from ..motion.signals import smooth, speaking
 from ..motion.streaming import StreamingExpression, StreamingLip, StreamingPose
 from ..motion.visemes import phone_to_viseme
+from ..engine import flat_options
 from ..render.base import RenderRequest
 from ..types import ANALYSIS_RATE, AudioClip, AudioFeatures, MotionTrack, PhoneSegment, Prosody
 from .buffers import SampleRing
@@ -111,11 +112,12 @@ class LiveSession:
         m = self.config.motion
         rng = np.random.default_rng(m.seed)
         expression_rng, pose_rng = (np.random.default_rng(s) for s in rng.integers(2**32, size=2))
-        self._lip = StreamingLip(self.fps)
+        self._lip = StreamingLip(self.fps, m.rest)
         self._expression = StreamingExpression(expression_rng, self.fps, gaze=m.gaze, emotion=m.emotion, intensity=m.emotion_intensity)
         self._pose = StreamingPose(pose_rng, self.fps, emotion=m.emotion, intensity=m.emotion_intensity)
         self._weights = dict(lip=m.lip_weight, expression=m.expression_weight, pose=m.pose_weight)
         self._silence = AudioClip(np.zeros(round(ANALYSIS_RATE / self.fps), np.float32))
+        self._options = flat_options(self.config)
 
         self._lock = threading.Condition()
         self._inbox: deque[_Chunk] = deque()
@@ -293,7 +295,7 @@ class LiveSession:
         self._hearing.hear(self._timeline, heard_to, self._pushed_spans)
         lip, expression, pose, speech = self._motion(k)
         track = MotionTrack(self.fps, lip[None], expression[None], pose[None]).weighted(**self._weights)
-        request = RenderRequest(clip=self._silence, fps=self.fps, frame_count=1, motion=track, options={})
+        request = RenderRequest(clip=self._silence, fps=self.fps, frame_count=1, motion=track, options=self._options)
         image = next(iter(self.subject.renderer.frames(self.subject.prepared, request, _no_progress)))
         stop = round((k + 1) / self.fps * self.rate)
         audio = self._timeline.read(self._sent_audio, stop)

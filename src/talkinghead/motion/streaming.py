@@ -22,6 +22,7 @@ from . import expression as ex
 from . import pose as po
 from .generate import lip_track
 from .lip import MAX_SPEED, lip_curves
+from .visemes import rest_viseme
 
 _EXPRESSION = {name: i for i, name in enumerate(EXPRESSION_CHANNELS)}
 _POSE = {name: i for i, name in enumerate(POSE_CHANNELS)}
@@ -32,9 +33,10 @@ RELEASE_STEP = 0.5  # per frame: how fast the mouth goes to rest when speech is 
 class StreamingLip:
     """Lip shapes frame by frame from a window of audio features around each frame."""
 
-    def __init__(self, fps: float):
+    def __init__(self, fps: float, rest: str):
         self.fps = fps
-        self._last = np.zeros(len(LIP_CHANNELS), np.float32)
+        self.rest = rest  # visemes.REST_MODES: the shape of silence
+        self._last = np.asarray(rest_viseme(rest).shape, np.float32)
 
     def frame(self, window: AudioFeatures, index: int, *, release: bool = False, gate: bool = True) -> np.ndarray:
         """(len(LIP_CHANNELS),) float32: the shape of frame `index` of `window`.
@@ -45,9 +47,9 @@ class StreamingLip:
         timed itself, which say exactly where speech is.
         """
         if gate:
-            target = lip_track(window)[index]
+            target = lip_track(window, self.rest)[index]
         else:
-            target = lip_curves(list(window.phones), window.loudness, window.fps)[index]
+            target = lip_curves(list(window.phones), window.loudness, window.fps, self.rest)[index]
         step = RELEASE_STEP if release else MAX_SPEED / self.fps
         shaped = np.clip(target, self._last - step, self._last + step)
         # A contact is exact, as in the whole-clip track: the lips shut on the frame it falls on.
