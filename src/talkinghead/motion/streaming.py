@@ -28,6 +28,7 @@ _EXPRESSION = {name: i for i, name in enumerate(EXPRESSION_CHANNELS)}
 _POSE = {name: i for i, name in enumerate(POSE_CHANNELS)}
 _PRESS = LIP_CHANNELS.index("lips_press")
 RELEASE_STEP = 0.5  # per frame: how fast the mouth goes to rest when speech is withdrawn
+REVISION_SPEED = 2.0  # times lip.MAX_SPEED: the most a frame may differ from the one before
 
 
 class StreamingLip:
@@ -50,7 +51,10 @@ class StreamingLip:
             target = lip_track(window, self.rest)[index]
         else:
             target = lip_curves(list(window.phones), window.loudness, window.fps, self.rest)[index]
-        step = RELEASE_STEP if release else MAX_SPEED / self.fps
+        # The window's own track is speed-limited already, centred on its frames; this bound
+        # only keeps revisions (phones heard better a frame later) from jumping, and at
+        # lip.MAX_SPEED itself it would make every opening a frame late.
+        step = RELEASE_STEP if release else REVISION_SPEED * MAX_SPEED / self.fps
         shaped = np.clip(target, self._last - step, self._last + step)
         # A contact is exact, as in the whole-clip track: the lips shut on the frame it falls on.
         if target[_PRESS] >= 0.99:
