@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from live_server import running
 from media import PORTRAIT
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from talkinghead.config import LiveConfig, LiveServerConfig
 from talkinghead.errors import InputError
-from talkinghead.live.server import LiveApp, check_exposure, create_app, is_loopback
+from talkinghead.live.server import LiveApp, check_exposure, create_app, is_local
 
 
 def _app(engine, **server):
@@ -28,8 +28,8 @@ def _ws(url: str) -> str:
 
 
 def test_exposed_hosts_need_a_token():
-    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
-    assert not is_loopback("0.0.0.0") and not is_loopback("192.0.2.7")
+    assert is_local("127.0.0.1") and is_local("localhost") and is_local("::1") and is_local("127.0.0.2")
+    assert not is_local("0.0.0.0") and not is_local("192.0.2.7")
     for host in ("127.0.0.1", "localhost", "::1"):
         check_exposure(LiveServerConfig(host=host))
     with pytest.raises(InputError, match="--token"):
@@ -45,10 +45,17 @@ def test_a_token_guards_every_route_and_socket(engine):
         assert httpx.get(url + "/config").status_code == 401
         assert httpx.get(url + "/config", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert httpx.get(url + "/config", headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
-        assert httpx.get(url + "/?token=s3cret-token").status_code == 200
-        with pytest.raises(Exception):
+        # A browser opens /?token= once: a cookie then carries the token, sockets included.
+        browser = httpx.Client(base_url=url, follow_redirects=True)
+        assert browser.get("/?token=s3cret-token").status_code == 200
+        assert browser.get("/config").status_code == 200
+        with pytest.raises(InvalidStatus):  # refused before it opens
             with connect(_ws(url) + "/sessions/x/stream", open_timeout=5) as ws:
                 ws.recv(timeout=5)
+        with connect(_ws(url) + "/sessions/x/stream", open_timeout=5, additional_headers={"Authorization": "Bearer s3cret-token"}) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=5)
+        assert closed.value.rcvd.code == 4404  # let in; there is no such session
 
 
 def test_pushes_bad_input_limits_and_sessions_that_nobody_reads(engine, speech):

@@ -146,7 +146,10 @@ class PhoneStream:
     An utterance starts when the voice model hears speech, with CONTEXT_S of the audio before
     it as the lead-in the models expect, and ends after a pause of MIN_PAUSE_S (or at
     MAX_CHUNK_S). While it runs, the decoder's best path so far gives partial phones, which
-    settle as more audio comes; the newest ~50 ms are the least certain.
+    settle as more audio comes; the newest ~50 ms are the least certain. The whole-clip
+    recognition's second pass, which lets missed p/b/m closures in, needs the utterance's end:
+    its answer would come after the frames it concerns were shown, so live phones are the
+    phone loop's alone.
     """
 
     START_PROBABILITY = 0.5  # voice probability that starts an utterance

@@ -16,20 +16,17 @@
     WS     /sessions/{id}/stream          the fallback without WebRTC: binary messages, b"V" + JPEG per frame
                                           (index and timestamp in the JSON text message before it) and b"A" + s16le PCM
 
-Tokens: bound to anything but a loopback address the server needs --token (or
---insecure-no-token); with a token every request carries `Authorization: Bearer TOKEN`, or
-`?token=TOKEN` where a browser cannot set headers (the page's address, WebSockets).
+Tokens, as `talkinghead serve` has them: bound to anything but a loopback address the server
+needs --token (or --insecure-no-token); with a token every request and socket carries
+`Authorization: Bearer TOKEN`, or the cookie that opening /?token=TOKEN once sets.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import logging
-import secrets
-import socket
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -43,6 +40,7 @@ import numpy as np
 from ..config import LIVE_MOTION_OPTIONS, AnimateConfig, LiveConfig, LiveServerConfig
 from ..engine import Engine
 from ..errors import InputError, TalkingHeadError
+from ..serve.settings import is_local  # one rule for what is local, as `talkinghead serve` has it
 from .hosting import Sessions
 
 try:
@@ -67,24 +65,11 @@ def webrtc_available() -> bool:
     return True
 
 
-def is_loopback(host: str) -> bool:
-    """Whether `host` (an address or a name) only reaches this machine."""
-    if host in ("localhost", "ip6-localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        try:
-            return all(ipaddress.ip_address(info[4][0]).is_loopback for info in socket.getaddrinfo(host, None))
-        except OSError:
-            return False
-
-
 def check_exposure(server: LiveServerConfig) -> None:
     """InputError when the server would be reachable from other machines without a token."""
     if server.token is not None and len(server.token.strip()) < 8:  # the rule of `talkinghead serve` too
         raise InputError("--token must be at least 8 characters long: e.g. one printed by `python -c 'import secrets; print(secrets.token_urlsafe())'`")
-    if not is_loopback(server.host) and server.token is None and not server.insecure_no_token:
+    if not is_local(server.host) and server.token is None and not server.insecure_no_token:
         raise InputError(f"--host {server.host} is reachable from other machines: set --token TOKEN (or --insecure-no-token to allow anyone)")
 
 
@@ -126,11 +111,10 @@ def create_app(app_config: LiveApp, *, engine: Engine | None = None) -> FastAPI:
     app = FastAPI(title="talkinghead live", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.sessions = sessions
 
-    @app.middleware("http")
-    async def authorise(request: Request, call_next):
-        if server.token is not None and not _token_ok(server.token, request.headers.get("authorization"), request.query_params.get("token")):
-            return JSONResponse({"error": "missing or wrong token: send Authorization: Bearer TOKEN (or ?token=TOKEN)"}, status_code=401)
-        return await call_next(request)
+    if server.token is not None:
+        from ..serve.app import TokenGate  # the token of `talkinghead serve`: a bearer header, or a cookie set by /?token=
+
+        app.add_middleware(TokenGate, token=server.token)
 
     @app.exception_handler(TalkingHeadError)
     async def refused(_request: Request, error: TalkingHeadError):
@@ -230,8 +214,7 @@ def create_app(app_config: LiveApp, *, engine: Engine | None = None) -> FastAPI:
 
     @app.websocket("/sessions/{session_id}/push")
     async def push_socket(websocket: WebSocket, session_id: str) -> None:
-        if not await _accept(websocket, server.token):
-            return
+        await websocket.accept()  # the token, when there is one, was checked by TokenGate
         hosted = sessions.get(session_id)
         if hosted is None:
             await websocket.close(code=4404, reason="no such live session")
@@ -271,8 +254,7 @@ def create_app(app_config: LiveApp, *, engine: Engine | None = None) -> FastAPI:
 
     @app.websocket("/sessions/{session_id}/stream")
     async def stream_socket(websocket: WebSocket, session_id: str) -> None:
-        if not await _accept(websocket, server.token):
-            return
+        await websocket.accept()
         hosted = sessions.get(session_id)
         if hosted is None:
             await websocket.close(code=4404, reason="no such live session")
@@ -303,22 +285,6 @@ async def _reap(sessions: Sessions) -> None:
     while True:
         await asyncio.sleep(0.25)
         sessions.reap()
-
-
-def _token_ok(token: str, header: str | None, query: str | None) -> bool:
-    given = query
-    if header and header.lower().startswith("bearer "):
-        given = header[7:].strip()
-    return given is not None and secrets.compare_digest(given.encode(), token.encode())
-
-
-async def _accept(websocket: WebSocket, token: str | None) -> bool:
-    """Accept a WebSocket that carries the token (as ?token= or a bearer header)."""
-    if token is not None and not _token_ok(token, websocket.headers.get("authorization"), websocket.query_params.get("token")):
-        await websocket.close(code=4401, reason="missing or wrong token")
-        return False
-    await websocket.accept()
-    return True
 
 
 async def _body(request: Request, limit: int) -> bytes:
@@ -478,4 +444,4 @@ def app_config_from(photo: Path | None, options: dict[str, Any], live: LiveConfi
     return LiveApp(photo, options, live.validate(), server.validate())
 
 
-__all__ = ["LiveApp", "app_config_from", "check_exposure", "create_app", "serve"]
+__all__ = ["LiveApp", "app_config_from", "check_exposure", "create_app", "is_local", "serve"]

@@ -324,7 +324,8 @@ class LiveSession:
         known = self._speech_end / self.rate if timed else hearing.heard_s
         late = LEAD_S - float(np.clip(known - centre, 0.0, LEAD_S))
         lips = _later_frames(window, near, delay=late)
-        lip = self._lip.frame(lips, i - near, release=k <= self._release_until, gate=not timed)
+        contacts = _later_frames(window, near) if late > 0 else None  # contacts stay on the phones' own time
+        lip = self._lip.frame(lips, i - near, release=k <= self._release_until, gate=not timed, contacts=contacts)
         pause_began = self._pause(voiced)
         emphasis = float(window.prosody.emphasis[i])
         nod = float(smooth(window.prosody.emphasis, 0.06 * self.fps)[i])

@@ -28,6 +28,7 @@ _EXPRESSION = {name: i for i, name in enumerate(EXPRESSION_CHANNELS)}
 _POSE = {name: i for i, name in enumerate(POSE_CHANNELS)}
 _PRESS = LIP_CHANNELS.index("lips_press")
 RELEASE_STEP = 0.5  # per frame: how fast the mouth goes to rest when speech is withdrawn
+REVISION_SPEED = 2.0  # times lip.MAX_SPEED: the most a frame may differ from the one before
 
 
 class StreamingLip:
@@ -38,19 +39,25 @@ class StreamingLip:
         self.rest = rest  # visemes.REST_MODES: the shape of silence
         self._last = np.asarray(rest_viseme(rest).shape, np.float32)
 
-    def frame(self, window: AudioFeatures, index: int, *, release: bool = False, gate: bool = True) -> np.ndarray:
+    def frame(self, window: AudioFeatures, index: int, *, release: bool = False, gate: bool = True, contacts: AudioFeatures | None = None) -> np.ndarray:
         """(len(LIP_CHANNELS),) float32: the shape of frame `index` of `window`.
 
         `window`: features of a few frames before the frame and as many after it as have been
         heard. `release`: the speech was withdrawn; go to rest faster. `gate`: keep the mouth
         at rest where no voice is heard (generate.lip_track); off for phones the source
-        timed itself, which say exactly where speech is.
+        timed itself, which say exactly where speech is. `contacts`: the same window with its
+        phones on their own time, when `window`'s were moved (a look-ahead under lip.LEAD_S):
+        the lips shut on the phone's own time, as in the whole-clip track.
         """
-        if gate:
-            target = lip_track(window, self.rest)[index]
-        else:
-            target = lip_curves(list(window.phones), window.loudness, window.fps, self.rest)[index]
-        step = RELEASE_STEP if release else MAX_SPEED / self.fps
+        shape = (lambda w: lip_track(w, self.rest)) if gate else (lambda w: lip_curves(list(w.phones), w.loudness, w.fps, self.rest))
+        target = shape(window)[index]
+        if contacts is not None:
+            exact = shape(contacts)[index]
+            target = exact if exact[_PRESS] >= 0.99 else np.where(target[_PRESS] >= 0.99, exact, target)
+        # The window's own track is speed-limited already, centred on its frames; this bound
+        # only keeps revisions (phones heard better a frame later) from jumping, and at
+        # lip.MAX_SPEED itself it would make every opening a frame late.
+        step = RELEASE_STEP if release else REVISION_SPEED * MAX_SPEED / self.fps
         shaped = np.clip(target, self._last - step, self._last + step)
         # A contact is exact, as in the whole-clip track: the lips shut on the frame it falls on.
         if target[_PRESS] >= 0.99:
