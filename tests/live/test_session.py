@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import feed_in_real_time, record
+from live_feed import feed_in_real_time, record
 
 from talkinghead.audio.loudness import loudness_envelope
 from talkinghead.audio.streaming import StreamResampler
