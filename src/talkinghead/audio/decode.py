@@ -128,8 +128,9 @@ def _from_array(samples: np.ndarray, rate: int, *, max_duration: float | None) -
     return AudioClip(_full_scale(mono), ANALYSIS_RATE, original=original, original_rate=rate)
 
 
-def _to_float(samples: np.ndarray, name: str) -> np.ndarray:
-    """(N, C) float32 in [-1, 1], a new array."""
+def float_samples(samples: np.ndarray, name: str) -> np.ndarray:
+    """float32 samples (a new array) from uint8, signed integer or finite float ones; integer
+    full scale maps to ±1. AudioError naming `name` for other dtypes and non-finite values."""
     if samples.dtype == np.uint8:  # 8-bit WAV: unsigned, silence at 128
         return (samples.astype(np.float32) - 128.0) / 128.0
     if np.issubdtype(samples.dtype, np.signedinteger):
@@ -138,7 +139,14 @@ def _to_float(samples: np.ndarray, name: str) -> np.ndarray:
         raise AudioError(f"{name} has dtype {samples.dtype}: give int16, int32 or float samples")
     if not np.isfinite(samples).all():
         raise AudioError(f"{name} holds NaN or infinite values: give finite samples in [-1, 1]")
-    result = samples.astype(np.float32)  # a copy even when already float32
+    return samples.astype(np.float32)  # a copy even when already float32
+
+
+def _to_float(samples: np.ndarray, name: str) -> np.ndarray:
+    """(N, C) float32 in [-1, 1], a new array."""
+    result = float_samples(samples, name)
+    if samples.dtype.kind in "ui":
+        return result
     peak = float(np.abs(result).max())
     # Beyond full scale (e.g. int16 values stored as floats) the waveform is kept and scaled
     # down, rather than clipped into a buzz.

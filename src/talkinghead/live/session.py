@@ -38,18 +38,18 @@ from typing import Any
 
 import numpy as np
 
+from ..audio.decode import float_samples
 from ..audio.loudness import frame_rms_db
 from ..audio.phones import SILENCE, _cover
 from ..audio.prosody import MIN_PAUSE_S, _emphasis, pitch_track
 from ..audio.streaming import LoudLevel, PhoneStream, StreamResampler, VoiceStream
 from ..config import LIVE_MOTION_OPTIONS, LIVE_PORTRAIT_OPTIONS, AnimateConfig, LiveConfig
-from ..engine import Engine, ImageInput
+from ..engine import Engine, ImageInput, flat_options
 from ..errors import AudioError, InputError
 from ..motion.lip import LEAD_S
 from ..motion.signals import smooth, speaking
 from ..motion.streaming import StreamingExpression, StreamingLip, StreamingPose
 from ..motion.visemes import phone_to_viseme
-from ..engine import flat_options
 from ..render.base import RenderRequest
 from ..types import ANALYSIS_RATE, AudioClip, AudioFeatures, MotionTrack, PhoneSegment, Prosody
 from .buffers import SampleRing
@@ -481,15 +481,7 @@ def _mono(samples: np.ndarray, rate: int) -> np.ndarray:
         samples = samples.mean(axis=1) if np.issubdtype(samples.dtype, np.floating) else samples.astype(np.float64).mean(axis=1).astype(samples.dtype)
     if samples.ndim != 1:
         raise AudioError(f"audio chunk of shape {samples.shape}: give (samples,) or (samples, channels)")
-    if samples.dtype == np.uint8:
-        return (samples.astype(np.float32) - 128.0) / 128.0
-    if np.issubdtype(samples.dtype, np.signedinteger):
-        return samples.astype(np.float32) / float(-np.iinfo(samples.dtype).min)
-    if not np.issubdtype(samples.dtype, np.floating):
-        raise AudioError(f"audio chunk of dtype {samples.dtype}: give int16, int32 or float samples")
-    if not np.isfinite(samples).all():
-        raise AudioError("audio chunk holds NaN or infinite values: give finite samples in [-1, 1]")
-    return np.clip(samples, -1.0, 1.0).astype(np.float32)
+    return np.clip(float_samples(samples, "the audio chunk"), -1.0, 1.0)
 
 
 def _timings(phones: Sequence[tuple[str, float, float]], duration: float) -> tuple[PhoneSegment, ...]:

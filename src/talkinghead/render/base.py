@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
@@ -112,7 +113,9 @@ def renderer_class(name: str) -> type[Renderer]:
     return entry
 
 
+@lru_cache(maxsize=1)
 def _load_entry_points() -> None:
+    """Installed packages' renderers, read once: the registry is asked on every config check."""
     for point in entry_points(group="talkinghead.renderers"):
         _REGISTRY.setdefault(point.name, point.value)
 
