@@ -65,10 +65,30 @@ class SquareGreyRenderer(StripesRenderer):
             yield np.full_like(crop, 128)
 
 
+class FailingRenderer(StripesRenderer):
+    """Fails at frame FAIL_AT, and records that its frame loop was closed."""
+
+    name = "failing"
+    FAIL_AT = 20
+    closed: list[int] = []
+
+    def frames(self, photo, request, progress):
+        made = 0
+        try:
+            for frame in super().frames(photo, request, progress):
+                if made == self.FAIL_AT:
+                    raise RuntimeError("renderer failed at frame 20")
+                made += 1
+                yield frame
+        finally:
+            self.closed.append(made)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def test_renderers():
     register_renderer(StripesRenderer.name, StripesRenderer)
     register_renderer(SquareGreyRenderer.name, SquareGreyRenderer)
+    register_renderer(FailingRenderer.name, FailingRenderer)
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +212,16 @@ def test_cancelled_from_another_thread_stops_within_a_frame_and_leaves_nothing(e
         engine.render(subject, speech, tmp_path / "c.mp4", config, progress=progress, cancel=token)
     assert max(done) <= cancelled_at[0] + 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["speech.wav"]  # no video, no partial file
+
+
+def test_a_renderer_failing_mid_run_raises_its_own_error_and_leaves_nothing(engine, portrait, speech, tmp_path):
+    # Frames are made on a thread ahead of the encoder: its error still reaches the caller.
+    config = AnimateConfig.from_options(backend="failing", score=False)
+    FailingRenderer.closed.clear()
+    with pytest.raises(RuntimeError, match="renderer failed at frame 20"):
+        engine.render(engine.prepare(portrait, config), speech, tmp_path / "f.mp4", config)
+    assert FailingRenderer.closed == [FailingRenderer.FAIL_AT]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["speech.wav"]
 
 
 def test_two_requests_at_once_give_the_bytes_of_one_after_the_other(engine, speech, tmp_path):

@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -374,10 +375,11 @@ class Engine:
         scorer, note = _sync_scorer(face) if out.score else (None, "not scored (--no-score)")
         clock = _Clock(stages)
         video = VideoWriter(path, size=size, fps=fps, audio=mux or clip, crf=out.crf, frames_dir=out.frames_dir, colour=colour)
+        made = _made_ahead(frames)
         try:
             if scorer is not None:
                 scorer.start()
-            for frame in clock.iterate("render", frames):
+            for frame in clock.iterate("render", made):
                 with clock.stage("encode"):
                     video.write(frame)
                 if scorer is not None:
@@ -388,6 +390,7 @@ class Engine:
             with clock.stage("encode"):
                 video.close()
         except BaseException:
+            made.close()  # the renderer stops before the file is dropped
             video.abort()
             if scorer is not None:
                 scorer.stop()
@@ -423,6 +426,56 @@ class _Clock:
 
 
 _END = object()
+AHEAD = 4  # frames the renderer may run ahead of the encoder
+
+
+def _made_ahead(frames: Iterator, depth: int = AHEAD) -> Iterator:
+    """The items of `frames`, made on a thread of their own up to `depth` ahead of the caller.
+
+    The caller's own work per frame (converting it to YUV, writing it to ffmpeg, which blocks
+    while ffmpeg is busy, queuing it for the scorer) then overlaps making the next frames,
+    which would otherwise wait for it. The renderer's errors (Cancelled included) are raised
+    here, in order; when the caller stops early, the renderer stops at its next frame.
+    """
+    made: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                made.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for frame in frames:
+                if not put((frame, None)):
+                    break
+            else:
+                put((_END, None))
+        except BaseException as error:  # handed to the caller
+            put((_END, error))
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=work, name="talkinghead-render", daemon=True)
+    thread.start()
+    try:
+        while True:
+            frame, error = made.get()
+            if error is not None:
+                raise error
+            if frame is _END:
+                return
+            yield frame
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _timed(stages: dict[str, float], name: str):

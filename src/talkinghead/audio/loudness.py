@@ -6,6 +6,7 @@ import numpy as np
 
 FLOOR_DB = -60.0  # below this a frame counts as digital silence
 RANGE_DB = 36.0  # loudness 0..1 spans this many dB below the clip's loud level
+BLOCK_FRAMES = 1500  # frames measured at a time (a minute at 25 fps)
 
 
 def frame_rms_db(samples: np.ndarray, rate: int, fps: float, frame_count: int) -> np.ndarray:
@@ -17,11 +18,16 @@ def frame_rms_db(samples: np.ndarray, rate: int, fps: float, frame_count: int) -
     hop = rate / fps
     half = int(round(hop))
     centres = ((np.arange(frame_count) + 0.5) * hop).astype(np.int64)
-    # Cumulative sums give every window's energy in O(N) without a Python loop.
-    energy = np.concatenate([[0.0], np.cumsum(samples.astype(np.float64) ** 2)])
     lo = np.clip(centres - half, 0, len(samples))
     hi = np.clip(centres + half, 0, len(samples))
-    mean_square = (energy[hi] - energy[lo]) / np.maximum(hi - lo, 1)
+    mean_square = np.empty(frame_count, np.float64)
+    # Cumulative sums give every window's energy in O(N) without a Python loop; a block of
+    # frames at a time, so memory does not grow with the clip's length.
+    for first in range(0, frame_count, BLOCK_FRAMES):
+        a, b = lo[first : first + BLOCK_FRAMES], hi[first : first + BLOCK_FRAMES]
+        start = int(a[0])
+        energy = np.concatenate([[0.0], np.cumsum(samples[start : int(b[-1])].astype(np.float64) ** 2)])
+        mean_square[first : first + BLOCK_FRAMES] = (energy[b - start] - energy[a - start]) / np.maximum(b - a, 1)
     return (10.0 * np.log10(mean_square + 1e-12)).astype(np.float32)
 
 

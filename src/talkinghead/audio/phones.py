@@ -193,8 +193,14 @@ def _pcm(clip: AudioClip) -> np.ndarray:
     """(N,) int16 samples for pocketsphinx, with the fixed noise floor added."""
     if clip.rate != ANALYSIS_RATE:
         raise ValueError(f"phone analysis needs 16 kHz audio, got {clip.rate} Hz")
-    noise = np.random.default_rng(NOISE_SEED).normal(0.0, NOISE_FLOOR, len(clip.samples))
-    return (np.clip(clip.samples + noise, -1.0, 1.0) * 32767).astype(np.int16)
+    noise = np.random.default_rng(NOISE_SEED)
+    pcm = np.empty(len(clip.samples), np.int16)
+    # A second at a time, drawn in order: the same noise as drawn at once, without float64
+    # copies of a whole clip (~0.2 GB per 10 minutes).
+    for start in range(0, len(pcm), ANALYSIS_RATE):
+        piece = clip.samples[start : start + ANALYSIS_RATE]
+        pcm[start : start + len(piece)] = np.clip(piece + noise.normal(0.0, NOISE_FLOOR, len(piece)), -1.0, 1.0) * 32767
+    return pcm
 
 
 def _speech(clip: AudioClip, voice_windows: np.ndarray | None = None) -> np.ndarray:

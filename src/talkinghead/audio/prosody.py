@@ -15,6 +15,8 @@ Language-independent: nothing here depends on English.
 
 from __future__ import annotations
 
+from math import gcd
+
 import numpy as np
 import scipy.fft
 from scipy.ndimage import median_filter, uniform_filter1d
@@ -44,6 +46,7 @@ EMPHASIS_HALF_WIDTH_S = 0.12  # an emphasis bump rises and falls over this on ea
 PITCH_REACH_S = 0.05  # a nucleus's pitch is the highest within this of its loudness peak
 
 MIN_PAUSE_S = 0.25  # shorter gaps are stop closures and breaths inside a phrase
+BLOCK_FRAMES = 1500  # frames whose pitch is computed at a time (a minute at 25 fps)
 
 
 def analyze_prosody(
@@ -69,35 +72,60 @@ def pitch_track(
     samples: np.ndarray, rate: int, fps: float, frame_count: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """((T,) float32 f0 in Hz, (T,) bool periodic) by YIN, one window per video frame."""
-    samples = resample_poly(samples.astype(np.float32), PITCH_RATE, rate)
-    rate = PITCH_RATE
-    window = int(YIN_WINDOW_S * rate)
-    lag_min, lag_max = int(rate / F0_MAX), int(np.ceil(rate / F0_MIN))
-    span = window + lag_max
-    cmnd = _cmnd(_frames(samples, rate, fps, frame_count, span), window, lag_max)
-    lag = _first_dip(cmnd, lag_min)
-    rows = np.arange(frame_count)
-    best = cmnd[rows, lag]
-    # Parabolic interpolation through the dip and its neighbours: sub-sample period.
-    left, right = cmnd[rows, lag - 1], cmnd[rows, np.minimum(lag + 1, lag_max)]
-    curvature = left - 2 * best + right
-    shift = np.where(curvature > 0, 0.5 * (left - right) / np.where(curvature > 0, curvature, 1), 0)
-    f0 = rate / (lag + np.clip(shift, -0.5, 0.5))
-    # A dip at either end of the lag range is no period, just the edge of the search.
-    periodic = (best < VOICED_MAX) & (lag > lag_min) & (lag < lag_max)
+    f0, periodic = np.zeros(frame_count), np.zeros(frame_count, bool)
+    # A block of frames at a time: the windows and their spectra of a whole clip would take
+    # ~0.3 GB per 10 minutes. Every frame's window is its own, so the result is the same.
+    for first in range(0, frame_count, BLOCK_FRAMES):
+        stop = min(frame_count, first + BLOCK_FRAMES)
+        f0[first:stop], periodic[first:stop] = _pitch_block(samples, rate, fps, first, stop)
     # A lone octave error in a voiced run is replaced by its neighbours' median.
     smoothed = median_filter(np.where(periodic, f0, 0.0), size=3, mode="nearest")
     f0 = np.where(periodic & (smoothed > 0), smoothed, f0)
     return np.where(periodic, f0, 0.0).astype(np.float32), periodic
 
 
-def _frames(samples: np.ndarray, rate: int, fps: float, frame_count: int, span: int) -> np.ndarray:
-    """(T, span) float32: `span` samples centred on each frame centre, zero beyond the clip."""
-    centres = ((np.arange(frame_count) + 0.5) * rate / fps).astype(np.int64)
-    starts = centres - span // 2
-    padded = np.concatenate([np.zeros(span, np.float32), samples, np.zeros(span, np.float32)])
-    index = starts[:, None] + span + np.arange(span)[None, :]
-    return padded[np.clip(index, 0, len(padded) - 1)]
+def _pitch_block(samples: np.ndarray, rate: int, fps: float, first: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    """((n,) f0 in Hz, (n,) bool periodic) of frames [first, stop), before the median filter."""
+    window = int(YIN_WINDOW_S * PITCH_RATE)
+    lag_min, lag_max = int(PITCH_RATE / F0_MAX), int(np.ceil(PITCH_RATE / F0_MIN))
+    span = window + lag_max
+    # Each frame's window: `span` samples centred on the frame's centre, zero beyond the clip.
+    starts = ((np.arange(first, stop) + 0.5) * PITCH_RATE / fps).astype(np.int64) - span // 2
+    lo = int(starts[0])
+    piece = _at_pitch_rate(samples, rate, lo, int(starts[-1]) + span)
+    cmnd = _cmnd(piece[starts[:, None] - lo + np.arange(span)[None, :]], window, lag_max)
+    lag = _first_dip(cmnd, lag_min)
+    rows = np.arange(stop - first)
+    best = cmnd[rows, lag]
+    # Parabolic interpolation through the dip and its neighbours: sub-sample period.
+    left, right = cmnd[rows, lag - 1], cmnd[rows, np.minimum(lag + 1, lag_max)]
+    curvature = left - 2 * best + right
+    shift = np.where(curvature > 0, 0.5 * (left - right) / np.where(curvature > 0, curvature, 1), 0)
+    f0 = PITCH_RATE / (lag + np.clip(shift, -0.5, 0.5))
+    # A dip at either end of the lag range is no period, just the edge of the search.
+    periodic = (best < VOICED_MAX) & (lag > lag_min) & (lag < lag_max)
+    return f0, periodic
+
+
+def _at_pitch_rate(samples: np.ndarray, rate: int, start: int, stop: int) -> np.ndarray:
+    """(stop - start,) float32: samples [start, stop) of the clip resampled to PITCH_RATE, zero
+    beyond the clip; the same values as resampling the whole clip (a margin wider than the
+    filter's reach is resampled with them and dropped)."""
+    g = gcd(PITCH_RATE, int(rate))
+    up, down = PITCH_RATE // g, int(rate) // g
+    total = -(-len(samples) * up // down)  # samples of the whole clip at PITCH_RATE
+    margin = 10 * max(up, down) + 64
+    # Pieces start on a sample of both rates, so their filter phases are the whole clip's.
+    out_start = max(0, (start - margin) // up * up)
+    out_stop = min(total, -(-(stop + margin) // up) * up)
+    out = np.zeros(stop - start, np.float32)
+    if out_stop <= out_start:
+        return out
+    resampled = resample_poly(samples[out_start // up * down : out_stop // up * down].astype(np.float32), up, down)
+    a, b = max(start, out_start), min(stop, out_start + len(resampled))
+    if b > a:
+        out[a - start : b - start] = resampled[a - out_start : b - out_start]
+    return out
 
 
 def _cmnd(frames: np.ndarray, window: int, lag_max: int) -> np.ndarray:

@@ -33,13 +33,15 @@ def speech_probability(samples: np.ndarray) -> np.ndarray:
     """(ceil(N / 512),) float32 in [0, 1]: speech probability of each 32 ms window of 16 kHz audio."""
     session = _session()
     steps = max(1, -(-len(samples) // WINDOW))
-    padded = np.zeros(CONTEXT + steps * WINDOW, np.float32)
-    padded[CONTEXT : CONTEXT + len(samples)] = samples
     state = np.zeros((2, 1, 128), np.float32)
     rate = np.array(ANALYSIS_RATE, np.int64)
     out = np.empty(steps, np.float32)
+    chunk = np.zeros((1, CONTEXT + WINDOW), np.float32)  # zeros before the clip and after it
     for i in range(steps):
-        chunk = padded[i * WINDOW : i * WINDOW + CONTEXT + WINDOW][None]
+        chunk[0, :CONTEXT] = chunk[0, WINDOW:]  # the previous window's end is the context
+        piece = samples[i * WINDOW : (i + 1) * WINDOW]
+        chunk[0, CONTEXT : CONTEXT + len(piece)] = piece
+        chunk[0, CONTEXT + len(piece) :] = 0.0
         prob, state = session.run(None, {"input": chunk, "state": state, "sr": rate})
         out[i] = prob[0, 0]
     return out

@@ -39,11 +39,14 @@ def _edge_lines(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _row_spans(tri: np.ndarray, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Scan-convert triangles (F, 3, 2) into spans: (triangle, row, first column, last column)."""
-    order = np.argsort(tri[:, :, 1], axis=1)
-    v = np.take_along_axis(tri, order[:, :, None], axis=1)  # vertices sorted by y
-    top, mid, bottom = v[:, 0], v[:, 1], v[:, 2]
-    first = np.clip(np.ceil(top[:, 1]), 0, rows).astype(np.int64)
-    last = np.clip(np.floor(bottom[:, 1]), -1, rows - 1).astype(np.int64)
+    # Vertices by y: the first lowest on top, the last highest at the bottom, the third between
+    # (three distinct corners even where y ties; ties give the same spans either way).
+    ys = tri[:, :, 1]
+    i_top, i_bottom = np.argmin(ys, axis=1), 2 - np.argmax(ys[:, ::-1], axis=1)
+    rows_f = np.arange(len(tri))
+    top, mid, bottom = tri[rows_f, i_top], tri[rows_f, 3 - i_top - i_bottom], tri[rows_f, i_bottom]
+    first = np.minimum(np.maximum(np.ceil(top[:, 1]), 0), rows).astype(np.int64)
+    last = np.minimum(np.maximum(np.floor(bottom[:, 1]), -1), rows - 1).astype(np.int64)
     heights = np.maximum(last - first + 1, 0)
     # Each triangle's three edges as lines x(y), gathered once per span.
     lines = np.stack([*_edge_lines(top, bottom), *_edge_lines(top, mid), *_edge_lines(mid, bottom), mid[:, 1]], axis=1)
@@ -53,8 +56,9 @@ def _row_spans(tri: np.ndarray, rows: int, cols: int) -> tuple[np.ndarray, np.nd
     yf = y.astype(np.float64)
     long_edge = edge[:, 0] + edge[:, 1] * yf
     short_edge = np.where(yf < edge[:, 6], edge[:, 2] + edge[:, 3] * yf, edge[:, 4] + edge[:, 5] * yf)
-    left = np.clip(np.ceil(np.minimum(long_edge, short_edge) - 1e-9), 0, cols).astype(np.int64)
-    right = np.clip(np.floor(np.maximum(long_edge, short_edge) + 1e-9), -1, cols - 1).astype(np.int64)
+    # np.minimum/np.maximum rather than np.clip: the same numbers, less overhead per call.
+    left = np.minimum(np.maximum(np.ceil(np.minimum(long_edge, short_edge) - 1e-9), 0), cols).astype(np.int64)
+    right = np.minimum(np.maximum(np.floor(np.maximum(long_edge, short_edge) + 1e-9), -1), cols - 1).astype(np.int64)
     return t, y, left, right
 
 
