@@ -25,8 +25,9 @@ import numpy as np
 
 from talkinghead.audio.decode import load_audio
 from talkinghead.config import AnimateConfig
-from talkinghead.engine import Engine
+from talkinghead.engine import Engine, flat_options
 from talkinghead.image import load_image
+from talkinghead.render.base import RenderRequest
 from talkinghead.types import AudioClip
 from talkinghead.video.ffmpeg import ffmpeg_command
 
@@ -66,12 +67,27 @@ def animate_once(image, clip: AudioClip, out: Path, **options) -> dict:
     return {"wall": time.perf_counter() - started, **result.stages}
 
 
+def renderer_alone(image, clip: AudioClip) -> float:
+    """Seconds per frame of the warp renderer by itself: its frames made and dropped, nothing
+    encoded or scored, nothing beside it."""
+    config = AnimateConfig()
+    engine = Engine()
+    subject = engine.prepare(image, config)
+    speech = engine.speech(clip, config, reads_motion=True)
+    request = RenderRequest(clip=clip, fps=25, frame_count=speech.motion.frame_count, motion=speech.motion, options=flat_options(config))
+    started = time.perf_counter()
+    for _ in subject.renderer.frames(subject.prepared, request, lambda *progress: None):
+        pass
+    return (time.perf_counter() - started) / request.frame_count
+
+
 def measure(name: str, image, clip: AudioClip, runs: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.mp4"
         scored = min((animate_once(image, clip, out) for _ in range(runs)), key=lambda r: r["wall"])
         bare = min(animate_once(image, clip, out, score=False)["wall"] for _ in range(runs))
         transcode = min(transcode_seconds(out, Path(tmp)) for _ in range(runs))
+    alone = min(renderer_alone(image, clip) for _ in range(runs))
     size = image.shape[1::-1] if isinstance(image, np.ndarray) else load_image(image).shape[1::-1]
     frames = round(clip.duration * 25)
     return {
@@ -87,7 +103,9 @@ def measure(name: str, image, clip: AudioClip, runs: int) -> dict:
         "stage: portrait s": scored["portrait"],
         "stage: audio s": scored["audio"],
         "stage: motion (analysis + generation) s": scored["motion"],
-        "stage: render ms/frame": 1000 * scored["render"] / frames,
+        "renderer alone ms/frame": 1000 * alone,
+        "transcode alone ms/frame": 1000 * transcode / frames,
+        "stage: render (waiting on the renderer) ms/frame": 1000 * scored["render"] / frames,
         "stage: encode (waiting on ffmpeg) ms/frame": 1000 * scored["encode"] / frames,
         "stage: score (waiting on the scorer) s": scored.get("score", 0.0),
     }
