@@ -123,7 +123,7 @@ class AnimateResult:
     renderer: str
     device: str
     motion: str  # where the motion came from: "aligned" / "recognized" phones, "track", or "model"
-    stages: dict[str, float]  # seconds per stage: portrait, audio, motion, render, encode, score, total
+    stages: dict[str, float]  # seconds per stage: portrait, audio, motion, render (waiting for frames made on their own thread), encode, score, total
     score: dict[str, float] | None = None  # lip sync: offset_frames, peak_correlation, confidence (see eval.sync.SyncScore)
     score_note: str = ""  # the score in words, or why there is none
     meta: dict[str, Any] = field(default_factory=dict)
