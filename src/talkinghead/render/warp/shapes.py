@@ -202,7 +202,8 @@ def _mouth_shapes(q: np.ndarray, lower_interior: list[int], jaw_interior: list[i
     lips_round[lower_inner, 1] += 0.018 * mid[lower_inner]
 
     lips_close = _lips_closing(q, lower_interior)
-    lips_close[jaw_interior] = lips_close[lower_interior]  # both rows of the interior close to nothing
+    if jaw_interior:  # both rows of the interior close to nothing
+        lips_close[jaw_interior] = lips_close[lower_interior]
     # Pressing, once the lips meet: both lips thin a little and roll in.
     lips_press = np.zeros_like(q)
     lips_press[list(lm.LIPS_OUTER_UPPER[1:-1]), :] += (0.0, 0.008, 0.004)
