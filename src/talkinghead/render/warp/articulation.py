@@ -23,6 +23,7 @@ from ...types import ARTICULATE, LIP_CHANNELS
 from .shapes import MOUTH_SHAPES
 
 LIP_REACH = 0.09  # face widths of opening that lips close by stretching before the jaw must rise
+ROUND_RELEASES = 0.7  # share of a photo's parting that rounded lips give up (a smile cannot pucker)
 RELAXED_WIDTH = 0.37  # a relaxed mouth's corner-to-corner width, in face widths (cheek to cheek)
 _CHANNEL = {name: i for i, name in enumerate(LIP_CHANNELS)}
 _SHAPE = {name: i for i, name in enumerate(MOUTH_SHAPES)}
@@ -39,6 +40,7 @@ class PhotoMouth:
     jaw_rate: float  # face widths of gap per unit of the rig's jaw_open
     upper_rate: float  # ... of upper_lip_up
     tuck_rate: float  # ... of lower_lip_tuck (negative: it closes)
+    round_rate: float  # ... of lips_round
     wide_rate: float  # face widths of mouth width per unit of lips_wide
 
 
@@ -62,6 +64,7 @@ def photo_mouth(q: np.ndarray, lip_shapes: np.ndarray, teeth: bool) -> PhotoMout
         jaw_rate=rate["jaw_open"],
         upper_rate=rate["upper_lip_up"],
         tuck_rate=rate["lower_lip_tuck"],
+        round_rate=rate["lips_round"],
         wide_rate=wide_rate,
     )
 
@@ -83,17 +86,19 @@ def shape_weights(lip: np.ndarray, photo: PhotoMouth, *, hold_photo_gap: bool) -
     # A photo that shows its teeth has its upper lip up already.
     up = a * c["upper_lip_up"] * (0.0 if photo.teeth else 1.0)
     tuck = a * c["lower_lip_tuck"]
-    target = c["jaw_open"] * photo.jaw_rate + c["upper_lip_up"] * photo.upper_rate + c["lower_lip_tuck"] * photo.tuck_rate
+    rounding = a * c["lips_round"]
+    target = (c["jaw_open"] * photo.jaw_rate + c["upper_lip_up"] * photo.upper_rate + c["lower_lip_tuck"] * photo.tuck_rate
+              + c["lips_round"] * photo.round_rate)
     if hold_photo_gap:
-        target += photo.gap
+        target += photo.gap * (1 - ROUND_RELEASES * c["lips_round"])
     target = max(target, 0.0) * (1 - c["lips_press"])
-    # The gap the frame needs, less what raising and tucking the lips already do to it.
-    change = a * (target - photo.gap) - up * photo.upper_rate - tuck * photo.tuck_rate
+    # The gap the frame needs, less what raising, tucking and rounding the lips already do to it.
+    change = a * (target - photo.gap) - up * photo.upper_rate - tuck * photo.tuck_rate - rounding * photo.round_rate
     close = min(-change, LIP_REACH, photo.gap) if change < 0 else 0.0
     w[_SHAPE["lips_close"]] = close / photo.gap if close > 0 else 0.0
     w[_SHAPE["jaw_open"]] = (change + close) / photo.jaw_rate
     w[_SHAPE["lips_wide"]] = a * (c["lips_wide"] - photo.wide)
-    w[_SHAPE["lips_round"]] = a * c["lips_round"]
+    w[_SHAPE["lips_round"]] = rounding
     w[_SHAPE["lips_press"]] = a * c["lips_press"]
     w[_SHAPE["upper_lip_up"]] = up
     w[_SHAPE["lower_lip_tuck"]] = tuck

@@ -24,7 +24,7 @@ def shaped_vertices(rig: WarpRig, mouth: np.ndarray, expression: np.ndarray) -> 
     expression weights applied."""
     points = rig.rest.astype(np.float64) + (np.concatenate([mouth, expression]) @ rig.shapes).reshape(-1, 3)
     # Lips may not cross: fix it in the face's frame, where "above" is well defined.
-    idx = _LIP_CONSTRAINED + list(rig.lower_interior)
+    idx = _LIP_CONSTRAINED + list(rig.lower_interior) + list(rig.jaw_interior)
     q = rig.frame.to_face(points[idx])
     _keep_lips_apart(q)
     points[idx] = rig.frame.displacement_to_image(q) + rig.frame.origin
@@ -32,12 +32,14 @@ def shaped_vertices(rig: WarpRig, mouth: np.ndarray, expression: np.ndarray) -> 
 
 
 def _keep_lips_apart(q: np.ndarray) -> None:
-    """In place, on face coordinates of (9 inner upper, 9 inner lower, 9 interior-bottom) vertices:
-    the lower lip never rises above the upper lip, and the interior's bottom edge stays between them."""
+    """In place, on face coordinates of (9 inner upper, 9 inner lower, 9 interior-bottom, 9
+    lower-teeth top) vertices: the lower lip never rises above the upper lip, the interior's
+    rows stay between them, the lower teeth below the upper."""
     n = len(lm.LIPS_INNER_UPPER) - 2
-    upper, lower, interior = q[:n], q[n : 2 * n], q[2 * n :]
+    upper, lower, bottom, jaw = q[:n], q[n : 2 * n], q[2 * n : 3 * n], q[3 * n :]
     lower[:, 1] = np.maximum(lower[:, 1], upper[:, 1])
-    interior[:, 1] = np.clip(interior[:, 1], upper[:, 1], lower[:, 1])
+    bottom[:, 1] = np.clip(bottom[:, 1], upper[:, 1], lower[:, 1])
+    jaw[:, 1] = np.clip(jaw[:, 1], bottom[:, 1], lower[:, 1])
 
 
 def posed_vertices(rig: WarpRig, points: np.ndarray, pose: np.ndarray, rows: np.ndarray | slice = slice(None)) -> np.ndarray:

@@ -111,10 +111,12 @@ def _profile(contour: np.ndarray, origin: np.ndarray, axis_u: np.ndarray, axis_s
     return np.interp(u, cu[order], cs[order])
 
 
-def opening_per_column(shaped: np.ndarray, interior_bottom: np.ndarray, photo_open: bool) -> np.ndarray:
-    """(11,) pixels between the top of the drawn interior and the lower lip, corner to corner."""
+def opening_per_column(shaped: np.ndarray, interior_bottom: np.ndarray, photo_open: bool, jaw_edge: np.ndarray | None = None) -> np.ndarray:
+    """(11,) pixels between the top of the drawn interior and its bottom (the lower lip, or
+    the top of the photo's own lower teeth, `jaw_edge`), corner to corner."""
     top = shaped[interior_bottom] if photo_open else shaped[list(lm.LIPS_INNER_UPPER)]
-    return np.linalg.norm(shaped[list(lm.LIPS_INNER_LOWER)] - top, axis=1)
+    bottom = shaped[jaw_edge if jaw_edge is not None else list(lm.LIPS_INNER_LOWER)]
+    return np.linalg.norm(bottom - top, axis=1)
 
 
 @dataclass(frozen=True)
@@ -270,6 +272,7 @@ def draw_mouth(
     offset: tuple[int, int],
     tongue: tuple[float, float] = (0.0, 0.0),
     rounding: float = 0.0,
+    jaw_edge: np.ndarray | None = None,
 ) -> None:
     """Draw the mouth interior into `out` (the region being rendered, in place).
 
@@ -277,11 +280,13 @@ def draw_mouth(
     of the photo interior's bottom edge; rest_width: the photo's mouth width in pixels;
     rest_opening: `opening_per_column` of the photo, where nothing is drawn; tongue: how far
     its tip is raised (tongue_up) and between the teeth (tongue_out), 0..1; rounding: how far
-    the lips are pushed forward (lips_round), hiding the teeth behind them.
+    the lips are pushed forward (lips_round), hiding the teeth behind them; jaw_edge: vertex
+    indices of the top of the photo's own lower teeth (they move with the jaw; the drawn
+    interior ends there), the inner lower lip when None.
     """
     upper = shaped[list(lm.LIPS_INNER_UPPER)]
     bottom = shaped[interior_bottom]
-    lower = shaped[list(lm.LIPS_INNER_LOWER)]
+    lower = shaped[jaw_edge if jaw_edge is not None else list(lm.LIPS_INNER_LOWER)]
     top = bottom if photo_open else upper
     origin = upper[0]
     axis_u = upper[-1] - upper[0]
@@ -292,7 +297,7 @@ def draw_mouth(
     axis_s = np.array([-axis_u[1], axis_u[0]])
     # Only what opens beyond the photo's own lips is drawn, fading in over a pixel or two,
     # so the still photo shows exactly as it is.
-    wider = opening_per_column(shaped, interior_bottom, photo_open) - rest_opening
+    wider = opening_per_column(shaped, interior_bottom, photo_open, jaw_edge) - rest_opening
     column_alpha = smoothstep(wider / np.maximum(1.5, 0.5 * rest_opening))
     if column_alpha.max() == 0:
         return
@@ -325,7 +330,8 @@ def draw_mouth(
     behind = colour.copy()  # what rounded lips pushed forward show instead of the teeth: the dark
     edge, arch = upper_teeth_edge(m)
     _tongue(m, look, colour, tongue[0])
-    _lower_teeth(m, look, colour)
+    if jaw_edge is None:  # the photo's own lower teeth, when it shows them, move with the jaw
+        _lower_teeth(m, look, colour)
     if not photo_open:
         _upper_teeth(m, look, colour, edge, arch)
     colour += ROUNDING_HIDES * rounding * (behind - colour)

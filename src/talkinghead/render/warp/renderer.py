@@ -93,7 +93,7 @@ def prepare(portrait: Portrait) -> PreparedPortrait:
         eye_rows=np.unique(np.concatenate([eye.anchors for eye in eyes])),
         look=mouth_look(portrait.image, portrait.face.landmarks, rig.mouth_open),
         mouth_width=float(np.linalg.norm(corners[1] - corners[0])),
-        mouth_opening=opening_per_column(rig.rest[:, :2], rig.interior_bottom, rig.mouth_open),
+        mouth_opening=opening_per_column(rig.rest[:, :2], rig.interior_bottom, rig.mouth_open, _jaw_edge(rig)),
         step=step,
         grid=grid,
         face_box=face_box,
@@ -143,8 +143,13 @@ def render_region(
     draw_eyes(out, p.photo, p.eyes, moved, rigid, rest, gaze, (x0, y0))
     tongue = tuple(float(np.clip(lip[ARTICULATE] * lip[i], 0, 1)) for i in _TONGUE)
     rounding = float(np.clip(lip[ARTICULATE] * lip[_ROUND], 0, 1))
-    draw_mouth(out, p.look, moved, rig.interior_bottom, rig.mouth_open, p.mouth_width, p.mouth_opening, (x0, y0), tongue, rounding)
+    draw_mouth(out, p.look, moved, rig.interior_bottom, rig.mouth_open, p.mouth_width, p.mouth_opening, (x0, y0), tongue, rounding, _jaw_edge(rig))
     return out
+
+
+def _jaw_edge(rig: WarpRig) -> np.ndarray | None:
+    """Where the drawn interior ends: at the photo's own lower teeth when it shows them."""
+    return rig.interior_jaw if rig.lower_teeth else None
 
 
 def _resampled(photo: np.ndarray, pixel_map: np.ndarray, face_box: tuple[int, int, int, int], out: np.ndarray | None) -> np.ndarray:

@@ -2,9 +2,10 @@
 
 Vertices, in this order:
   - the 478 Face Mesh landmarks;
-  - copies of the inner lower lip that stay with the skull: the bottom edge of the photo's
-    own mouth interior (its upper teeth), so a dropping jaw opens a gap below it instead of
-    stretching the teeth;
+  - two rows of copies on the line where the photo's upper and lower teeth meet (the inner
+    lower lip when it shows no teeth): the first stays with the skull (the bottom edge of the
+    upper teeth), the second moves with the jaw (the top of the lower teeth), so a dropping
+    jaw opens a gap between the photo's own teeth instead of stretching them;
   - rings around the face oval over hair, ears and neck, following the head less and less,
     and a last ring on the region's border that stays still.
 The region is the part of the photo the renderer redraws; outside it nothing moves.
@@ -30,6 +31,8 @@ RING_HEAD_WEIGHT = (1.0, 0.6, 0.25)  # how fully each ring follows the head (bor
 NECK_DAMPING = 0.45  # rings below the chin follow the head this much less (the neck turns less)
 PIVOT = (0.0, 0.25, 0.55)  # head rotation centre in face units: behind and below the face centre
 LOWER_INTERIOR_SOURCE = lm.LIPS_INNER_LOWER[1:-1]
+TEETH_MEET_RANGE = (0.45, 0.95)  # where the teeth may meet, as a share of the photo's opening from the upper lip
+LOWER_TEETH_CONTRAST = 40  # levels of whiteness (min − half the chroma) the lower teeth show above the dark line between the teeth and above the lips
 
 
 @dataclass(frozen=True)
@@ -42,14 +45,21 @@ class WarpRig:
     source_shifts: np.ndarray  # (C, V * 2) float32: where vertices sample from, per unit, likewise
     frame: FaceFrame
     pivot: np.ndarray  # (3,) float64 image pixels
-    lower_interior: np.ndarray  # (9,) int: vertex indices of the interior's bottom edge
+    lower_interior: np.ndarray  # (9,) int: vertex indices of the interior's bottom edge (the skull's)
+    jaw_interior: np.ndarray  # (9,) int: ... of the photo's lower teeth's top edge (the jaw's)
     mouth_open: bool  # the photo shows its mouth interior (teeth)
+    lower_teeth: bool  # ... and its lower teeth, below jaw_interior
     mouth: PhotoMouth  # the photo's mouth, what absolute lip shapes are reached from
 
     @property
     def interior_bottom(self) -> np.ndarray:
         """(11,) vertex indices: the interior's bottom edge from corner to corner."""
         return interior_bottom(self.lower_interior)
+
+    @property
+    def interior_jaw(self) -> np.ndarray:
+        """(11,) vertex indices: the top of the photo's lower teeth from corner to corner."""
+        return interior_bottom(self.jaw_interior)
 
 
 def interior_bottom(lower_interior: np.ndarray) -> np.ndarray:
@@ -102,10 +112,12 @@ def _ring_triangles(first_ring: int, ring_count: int, per_ring: int) -> np.ndarr
     return np.concatenate(tris)
 
 
-def _opening_triangles(lower_interior: np.ndarray) -> np.ndarray:
-    """Mouth: inner upper lip -> interior bottom -> inner lower lip; and the eye openings."""
+def _opening_triangles(lower_interior: np.ndarray, jaw_interior: np.ndarray) -> np.ndarray:
+    """Mouth: inner upper lip -> interior bottom (skull) -> the lower teeth's top (jaw) ->
+    inner lower lip; and the eye openings."""
     bottom = tuple(int(i) for i in interior_bottom(lower_interior))
-    mouth = lm.strip_triangles(lm.LIPS_INNER_UPPER, bottom) + lm.strip_triangles(bottom, lm.LIPS_INNER_LOWER)
+    jaw = tuple(int(i) for i in interior_bottom(jaw_interior))
+    mouth = lm.strip_triangles(lm.LIPS_INNER_UPPER, bottom) + lm.strip_triangles(bottom, jaw) + lm.strip_triangles(jaw, lm.LIPS_INNER_LOWER)
     return np.array(mouth + list(lm.EYE_OPENING_TRIANGLES), np.int32)
 
 
@@ -167,6 +179,31 @@ def lip_margins(photo: np.ndarray, points: np.ndarray, frame: FaceFrame) -> np.n
     return margins
 
 
+def teeth_meet(photo: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(9,) share of the photo's opening, from the inner upper lip down, at which its upper
+    and lower teeth meet, per inner-lip pair (corners left out): the least white row between
+    them (the dark line between the rows of teeth), smoothed along the mouth."""
+    rgb = photo.astype(np.float32)
+    # Teeth are bright and colourless; the dark line between them and the lips are not.
+    whiteness = rgb.min(2) - 0.5 * (rgb.max(2) - rgb.min(2))
+    upper = points[list(lm.LIPS_INNER_UPPER[1:-1]), :2]
+    lower = points[list(lm.LIPS_INNER_LOWER[1:-1]), :2]
+    shares = np.linspace(*TEETH_MEET_RANGE, 12)
+    line = upper[:, None] + shares[None, :, None] * (lower - upper)[:, None]  # (9, 12, 2)
+    values = cv2.remap(whiteness, line[..., 0].astype(np.float32), line[..., 1].astype(np.float32), cv2.INTER_LINEAR)
+    values = cv2.blur(values, (1, 3))  # each the mean of three neighbours along the lips: one dark pixel is not a line
+    darkest = np.argmin(values, axis=1)
+    # Lower teeth show as a bright band below the dark line; without one (a dark gap, or
+    # only upper teeth), all of the interior stays with the skull, as the inner lower lip.
+    below = np.array([values[k, j:].max() for k, j in enumerate(darkest)])
+    lip = rgb[fill_mask(photo.shape, lm.opening(points, lm.LIPS_OUTER_LOWER, lm.LIPS_INNER_LOWER[::-1]))]
+    lip_whiteness = float(np.median(lip.min(1) - 0.5 * (lip.max(1) - lip.min(1)))) if len(lip) else 0.0
+    rise = below - values[np.arange(len(darkest)), darkest]
+    if np.median(rise) < LOWER_TEETH_CONTRAST or np.median(below) < lip_whiteness + LOWER_TEETH_CONTRAST:
+        return np.ones(len(darkest))
+    return np.convolve(np.pad(shares[darkest], 1, mode="edge"), np.ones(3) / 3, mode="valid")
+
+
 def build_rig(face: Face, photo: np.ndarray, *, expression: bool = True) -> WarpRig:
     """Everything the warp renderer needs about one face, computed once; `expression` False
     leaves the expression shapes at zero (for moving the lips only)."""
@@ -175,24 +212,29 @@ def build_rig(face: Face, photo: np.ndarray, *, expression: bool = True) -> Warp
     region = face_region(face, (photo.shape[1], photo.shape[0]))
     rings, ring_weights = _ring_points(points, region, frame)
 
-    lower_interior = lm.LANDMARK_COUNT + np.arange(len(LOWER_INTERIOR_SOURCE))
-    first_ring = lm.LANDMARK_COUNT + len(lower_interior)
-    rest = np.concatenate([points, points[list(LOWER_INTERIOR_SOURCE)], rings.reshape(-1, 3)])
+    mouth_open = mouth_is_open(photo, points, frame)
+    count = len(LOWER_INTERIOR_SOURCE)
+    lower_interior = lm.LANDMARK_COUNT + np.arange(count)
+    jaw_interior = lower_interior + count
+    first_ring = lm.LANDMARK_COUNT + 2 * count
+    upper, lower = points[list(lm.LIPS_INNER_UPPER[1:-1])], points[list(LOWER_INTERIOR_SOURCE)]
+    meet = teeth_meet(photo, points)[:, None] if mouth_open else np.ones((count, 1))
+    teeth_line = upper + meet * (lower - upper)
+    rest = np.concatenate([points, teeth_line, teeth_line, rings.reshape(-1, 3)])
     head_weight = np.concatenate([np.ones(first_ring), ring_weights.reshape(-1)])
     triangles = np.concatenate([
         lm.mesh_triangles(),
-        _opening_triangles(lower_interior),
+        _opening_triangles(lower_interior, jaw_interior),
         _ring_triangles(first_ring, len(rings), len(lm.FACE_OVAL)),
     ]).astype(np.int32)
 
     q = frame.to_face(rest)
-    lip, expression = build_shapes(q, list(lower_interior), expression=expression)
+    lip, expression = build_shapes(q, list(lower_interior), expression=expression, jaw_interior=list(jaw_interior))
     lip_shift, expression_shift = build_source_shifts(q, lip_margins(photo, points, frame))
     # Shapes move the face only; the rings over hair and neck follow the head alone.
     lip[:, first_ring:] = 0
     expression[:, first_ring:] = 0
     pivot = frame.origin + frame.displacement_to_image(np.array(PIVOT))
-    mouth_open = mouth_is_open(photo, points, frame)
     return WarpRig(
         region=region,
         rest=rest.astype(np.float32),
@@ -203,6 +245,8 @@ def build_rig(face: Face, photo: np.ndarray, *, expression: bool = True) -> Warp
         frame=frame,
         pivot=pivot,
         lower_interior=lower_interior,
+        jaw_interior=jaw_interior,
         mouth_open=mouth_open,
+        lower_teeth=bool((meet < 1).any()),
         mouth=photo_mouth(q, lip, mouth_open),
     )

@@ -174,9 +174,10 @@ def _lips_closing(q: np.ndarray, lower_interior: list[int]) -> np.ndarray:
     return close
 
 
-def _mouth_shapes(q: np.ndarray, lower_interior: list[int]) -> dict[str, np.ndarray]:
+def _mouth_shapes(q: np.ndarray, lower_interior: list[int], jaw_interior: list[int]) -> dict[str, np.ndarray]:
     centre, width = _mouth_geometry(q)
     jaw = _lip_membership(q, lower_interior)
+    jaw[jaw_interior] = 1.0  # the photo's own lower teeth move with the jaw
     # The jaw turns about a hinge in front of the ears (at eye-corner height, behind the face).
     hinge = np.array([0.0, q[list(lm.CHEEK_EXTREMES), 1].mean(), 0.45])
     angle = np.radians(JAW_MAX_DEGREES)
@@ -201,6 +202,8 @@ def _mouth_shapes(q: np.ndarray, lower_interior: list[int]) -> dict[str, np.ndar
     lips_round[lower_inner, 1] += 0.018 * mid[lower_inner]
 
     lips_close = _lips_closing(q, lower_interior)
+    if jaw_interior:  # both rows of the interior close to nothing
+        lips_close[jaw_interior] = lips_close[lower_interior]
     # Pressing, once the lips meet: both lips thin a little and roll in.
     lips_press = np.zeros_like(q)
     lips_press[list(lm.LIPS_OUTER_UPPER[1:-1]), :] += (0.0, 0.008, 0.004)
@@ -232,16 +235,19 @@ def _mouth_shapes(q: np.ndarray, lower_interior: list[int]) -> dict[str, np.ndar
     }
 
 
-def build_shapes(q: np.ndarray, lower_interior: list[int], *, expression: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def build_shapes(
+    q: np.ndarray, lower_interior: list[int], *, expression: bool = True, jaw_interior: list[int] = ()
+) -> tuple[np.ndarray, np.ndarray]:
     """Lip and expression blendshapes for vertices at face coordinates `q` ((V, 3)).
 
     `lower_interior` are the vertices that hold the bottom edge of the photo's visible mouth
-    interior (copies of the inner lower lip that stay with the skull).
+    interior (its upper teeth, staying with the skull); `jaw_interior` those on the top edge
+    of its lower teeth, moving with the jaw (none: nothing below the interior but the lip).
     Returns (len(MOUTH_SHAPES), V, 3) and (len(EXPRESSION_CHANNELS), V, 3) in face widths;
     gaze channels are zero here (the eye layer moves the irises). `expression` False: the
     expression shapes are left at zero (a dub moves the lips only).
     """
-    mouth = _mouth_shapes(q, lower_interior)
+    mouth = _mouth_shapes(q, list(lower_interior), list(jaw_interior))
     if not expression:
         lip = np.stack([mouth[name] for name in MOUTH_SHAPES])
         return lip.astype(np.float32), np.zeros((len(EXPRESSION_CHANNELS), *q.shape), np.float32)
