@@ -168,7 +168,8 @@ def speakers(librivox: Path | None) -> dict[str, list[tuple[AudioClip, str]]]:
             found[f"espeak-ng {voice}"] = [(espeak(text, voice, speed, pitch), text) for text in SENTENCES]
     if librivox:
         found["LibriVox reader"] = [(read_wav(wav), wav.with_suffix(".txt").read_text())
-                                    for wav in sorted(librivox.glob("sense_and_sensibility_*.wav"))]
+                                    for wav in sorted(librivox.glob("sense_and_sensibility_*.wav"))
+                                    if wav.with_suffix(".txt").exists()]  # a reading, not a copy made from one
     return found
 
 

@@ -32,7 +32,6 @@ from talkinghead.api import Animator
 from talkinghead.config import MotionConfig
 from talkinghead.face.geometry import box_iou
 from talkinghead.motion.generate import generate_motion
-from talkinghead.motion.lip import LEAD_S
 from talkinghead.types import AudioClip, PhoneSegment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,9 +71,9 @@ def _judged_box(photo: np.ndarray, face_box: tuple[int, int, int, int]) -> np.nd
     return max(detect_boxes(photo), key=lambda box: float(box_iou(box, face_box)))
 
 
-def spans(phones: list[PhoneSegment], names: set[str], frames: int, fps: float, lead: float = 0.0) -> list[np.ndarray]:
-    """Frame indices whose time (+ `lead` seconds) lies within each phone named."""
-    times = (np.arange(frames) + 0.5) / fps + lead
+def spans(phones: list[PhoneSegment], names: set[str], frames: int, fps: float) -> list[np.ndarray]:
+    """Frame indices whose time lies within each phone named."""
+    times = (np.arange(frames) + 0.5) / fps
     found = [np.flatnonzero((times >= p.start) & (times < p.end)) for p in phones if p.phone.rstrip("012") in names]
     # A phone shorter than a frame still has the frame nearest its middle.
     return [f if f.size else np.array([int(np.clip(np.argmin(np.abs(times - (p.start + p.end) / 2)), 0, frames - 1))])
@@ -85,7 +84,6 @@ def spans(phones: list[PhoneSegment], names: set[str], frames: int, fps: float, 
 class Figures:
     photo_gap: float
     closures: list[float]  # min gap per p/b/m, within the phone's span
-    led_closures: list[float]  # ... within the span moved LEAD_S earlier, as the track shows it
     open_gap: float
     spread: tuple[float, float]  # aspect, width at "ee"
     rounded: tuple[float, float]  # ... at "oo"/"w"
@@ -98,7 +96,6 @@ def measure(path: Path, clip: AudioClip, transcript: str, fps: float) -> Figures
     photo, frames, phones = rendered_mouths(path, clip, transcript, fps, "photo")
     gaps = np.array([m.gap for m in frames])
     closures = [float(gaps[f].min()) for f in spans(phones, BILABIALS, len(frames), fps)]
-    led = [float(gaps[f].min()) for f in spans(phones, BILABIALS, len(frames), fps, LEAD_S)]
     open_frames = [f[np.argmax(gaps[f])] for f in spans(phones, OPEN_VOWELS, len(frames), fps)]
     middle = lambda names: [f[len(f) // 2] for f in spans(phones, names, len(frames), fps)]  # noqa: E731
     shape_at = lambda idx: (float(np.mean([frames[i].aspect for i in idx])), float(np.mean([frames[i].width for i in idx])))  # noqa: E731
@@ -115,7 +112,6 @@ def measure(path: Path, clip: AudioClip, transcript: str, fps: float) -> Figures
     return Figures(
         photo_gap=photo.gap,
         closures=closures,
-        led_closures=led,
         open_gap=float(np.median(gaps[open_frames])),
         spread=shape_at(middle(SPREAD)),
         rounded=shape_at(middle(ROUNDED)),
@@ -139,9 +135,6 @@ def main() -> None:
         print(f"{name} ({kind}):")
         print(f"  gap  photo {f.photo_gap:.3f}  open vowels {f.open_gap:.3f}  p/b/m min per phone {' '.join(f'{c:.3f}' for c in f.closures)}"
               f"  worst {worst:.3f} = {100 * worst / f.open_gap:.0f} % of open  {'ok' if worst <= 0.04 and worst <= 0.15 * f.open_gap else 'FAIL'}")
-        led = max(f.led_closures)
-        print(f"  p/b/m min per phone, span as the track shows it ({1000 * LEAD_S:.0f} ms early): {' '.join(f'{c:.3f}' for c in f.led_closures)}"
-              f"  worst {led:.3f} = {100 * led / f.open_gap:.0f} % of open  {'ok' if led <= 0.04 and led <= 0.15 * f.open_gap else 'FAIL'}")
         print(f"  width/height  neutral {f.neutral[0]:.2f}  ee {f.spread[0]:.2f}  oo {f.rounded[0]:.2f}"
               f"   width  neutral {f.neutral[1]:.3f}  ee {f.spread[1]:.3f}  oo {f.rounded[1]:.3f}")
         print(f"  margins  ee-oo aspect {f.spread[0] - f.rounded[0]:+.2f}  ee-neutral {f.spread[0] - f.neutral[0]:+.2f}  oo-neutral {f.rounded[0] - f.neutral[0]:+.2f}"
