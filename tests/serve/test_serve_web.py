@@ -50,7 +50,8 @@ def test_the_options_panel_is_the_config_tree():
     import gradio as gr
 
     names = {f.name for f in web_fields()}
-    assert names == {f.name for f in option_fields()} - {"motion_file", "frames_dir", "weights"}
+    assert names == {f.name for f in option_fields()} - {"motion_file", "frames_dir", "weights", "loop", "keep_original_audio"}
+    assert {f.name for f in web_fields("dub")} == {"lip_weight", "transcript", "face_index", "crf", "max_duration", "score", "loop", "keep_original_audio"}
     settings = ServeSettings()
     with gr.Blocks():
         widgets = {f.name: option_widget(f, settings) for f in web_fields()}
