@@ -5,6 +5,7 @@
     bob.png,hello.wav,bob-hello.mp4,,
 
 (or the same as JSON lines: {"image": "alice.jpg", "audio": "hello.wav", "output": "alice-hello.mp4", "seed": 1}).
+A row with a `video` instead of an `image` dubs that video (`talkinghead dub`'s options only).
 Paths in a row are relative to the table's folder; outputs are written under OUT_DIR. Rows run
 on a local process pool (each worker loads the engine once and renders many rows) or on a Ray
 cluster. A finished row is skipped when the batch runs again; a failed row does not stop the
@@ -32,7 +33,7 @@ from .errors import InputError, TalkingHeadError
 
 log = logging.getLogger("talkinghead")
 
-FILE_COLUMNS = ("image", "audio", "output")
+FILE_COLUMNS = ("image", "video", "audio", "output")
 PATH_OPTIONS = frozenset({"motion_file", "frames_dir", "weights", "transcript"})  # relative to the table's folder
 STAMPS = ".talkinghead-batch"  # OUT_DIR/STAMPS/<output>.json: what made each finished video
 SUMMARY_COLUMNS = ("row", "output", "status", "seconds", "frames", "confidence", "error")
@@ -44,11 +45,12 @@ class Row:
     """One video to make: `number` counts data rows from 1; `error` set when the row is unusable."""
 
     number: int
-    image: Path | None
+    image: Path | None  # the photo to animate, or with `dub` the video to dub
     audio: Path | None
     output: Path | None  # under OUT_DIR
     options: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    dub: bool = False
 
     def key(self) -> str:
         """What the video depends on: the inputs (path, size, mtime) and the options."""
@@ -56,7 +58,7 @@ class Row:
             stat = path.stat()
             return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
 
-        document = {"image": stamp(self.image), "audio": stamp(self.audio), "options": {k: str(v) for k, v in sorted(self.options.items())}}
+        document = {"video" if self.dub else "image": stamp(self.image), "audio": stamp(self.audio), "options": {k: str(v) for k, v in sorted(self.options.items())}}
         return hashlib.sha256(json.dumps(document).encode()).hexdigest()
 
 
@@ -107,7 +109,10 @@ def _row(number: int, record: Any, base: Path, out_dir: Path, defaults: dict[str
 
     try:
         values = {str(k).strip(): v for k, v in record.items() if k is not None and v is not None and v != ""}
-        image, audio = (_input(values.pop(name, None), base, name) for name in ("image", "audio"))
+        dub = "video" in values
+        if dub and "image" in values:
+            raise InputError("a row takes an image (to animate) or a video (to dub), not both")
+        image, audio = (_input(values.pop(name, None), base, name) for name in ("video" if dub else "image", "audio"))
         output = _output(values.pop("output", None), out_dir, number)
         options = dict(defaults)
         for key, value in values.items():
@@ -115,15 +120,19 @@ def _row(number: int, record: Any, base: Path, out_dir: Path, defaults: dict[str
             if name not in _FIELDS:
                 raise InputError(f"{key!r} is not an option: use the names of `talkinghead animate`'s options")
             options[name] = _typed(name, value, base)
-        AnimateConfig.from_options(**options)
+        config = AnimateConfig.from_options(**options)
+        if dub:
+            from .engine import refuse_unhonoured_dub
+
+            refuse_unhonoured_dub(config)
     except (InputError, TypeError) as error:
         return Row(number, None, None, None, error=str(error))
-    return Row(number, image, audio, output, options)
+    return Row(number, image, audio, output, options, dub=dub)
 
 
 def _input(value: Any, base: Path, name: str) -> Path:
     if not value:
-        raise InputError(f"no {name}: every row needs an image and an audio file")
+        raise InputError(f"no {name}: every row needs an image (or a video, to dub) and an audio file")
     path = Path(str(value)).expanduser()
     return path if path.is_absolute() else base / path
 
@@ -275,8 +284,11 @@ class RowRenderer:
             key = row.key() if row.image.exists() and row.audio.exists() else ""
             config = AnimateConfig.from_options(**row.options)
             row.output.parent.mkdir(parents=True, exist_ok=True)
-            subject = self.engine.prepare(row.image, config)
-            result = self.engine.render(subject, row.audio, row.output, config, inputs=(row.image,))
+            if row.dub:
+                result = self.engine.dub(row.image, row.audio, row.output, config)
+            else:
+                subject = self.engine.prepare(row.image, config)
+                result = self.engine.render(subject, row.audio, row.output, config, inputs=(row.image,))
         except TalkingHeadError as error:
             return RowResult(row.number, relative, "failed", time.perf_counter() - started, error=str(error))
         except Exception as error:  # a bug, reported on its row; the other rows go on

@@ -319,15 +319,18 @@ class Engine:
         config = config.replace(fps=info.fps)
         frames_out = clip.frame_count(info.fps)
         total = min(info.frame_count, frames_out) + frames_out
+        # The speech is analysed on the other core while the face is followed.
+        pool = ThreadPoolExecutor(1, thread_name_prefix="talkinghead-speech")
+        lips = pool.submit(self.motion_for, clip, dub_motion_config(config))
+        pool.shutdown(wait=False)  # its thread ends with the analysis
         with _timed(stages, "track"):
             tracked = track_for_dub(source, face_index=config.face.face_index, needed=frames_out, progress=lambda t: report(t, max(total, t), "frame"))
         mix = None
         try:
             frames_in = min(tracked.source.info.frame_count, frames_out) if tracked.live.finished else frames_out
             total = frames_in + frames_out
-            with _timed(stages, "motion"):
-                # Lips that rest closed: in pauses the video's own mouth would go on speaking.
-                motion, phones = self.motion_for(clip, config.replace(rest="closed"))
+            with _timed(stages, "motion"):  # what the speech analysis took beyond the tracking
+                motion, phones = lips.result()
             if config.dub.keep_original_audio > 0:
                 if info.has_audio and clip.source is not None:
                     mix = mixed_audio(clip.source, info.path, config.dub.keep_original_audio)
@@ -539,6 +542,12 @@ def refuse_unhonoured(renderer: type[Renderer], config: AnimateConfig) -> None:
     for f in option_fields():
         if f.name not in honoured and values[f.name] != f.default:
             raise InputError(f"{flag_of(f)} is not used by the {renderer.name} renderer: remove it, or use a --backend that honours it")
+
+
+def dub_motion_config(config: AnimateConfig) -> AnimateConfig:
+    """The config a dub's lips are made with: resting closed, for in pauses the video's own
+    mouth would go on speaking."""
+    return config.replace(rest="closed")
 
 
 def refuse_unhonoured_dub(config: AnimateConfig) -> None:

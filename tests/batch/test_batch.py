@@ -129,3 +129,24 @@ def test_a_batch_on_a_real_local_ray_cluster(inputs, tmp_path):
         assert [r.status for r in again] == ["skipped", "skipped", "skipped", "failed"]
     finally:
         ray.shutdown()
+
+
+def test_rows_with_a_video_are_dubbed(inputs, tmp_path):
+    from video_media import known_motion, rendered_frames, tone, write_clip
+
+    write_clip(inputs / "clip.mp4", rendered_frames(known_motion(20)), audio=tone(0.8), crf=18)
+    lines = [
+        {"video": "clip.mp4", "audio": "one.wav", "output": "dubbed.mp4", "lip_weight": 1.2, "score": False},
+        {"video": "clip.mp4", "image": "face.png", "audio": "one.wav", "output": "both.mp4"},
+        {"video": "clip.mp4", "audio": "one.wav", "output": "posed.mp4", "pose_weight": 0.5},
+    ]
+    table = inputs / "jobs.jsonl"
+    table.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    out = tmp_path / "out"
+    results = run_batch(table, out, workers=1)
+    assert [r.status for r in results] == ["done", "failed", "failed"]
+    assert "not both" in results[1].error and "--pose-weight is not used by dub" in results[2].error
+    info = probe_media(out / "dubbed.mp4")
+    assert (info.width, info.height, results[0].frames) == (256, 256, 20)
+    assert json.loads((out / ".talkinghead-batch" / "dubbed.mp4.json").read_text())["result"]["renderer"] == "dub"
+    assert [r.status for r in run_batch(table, out, workers=1)] == ["skipped", "failed", "failed"]

@@ -188,7 +188,7 @@ def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read(ser
         ({"motion": "/etc/passwd"}, "motion_file", "names a file on the server"),
         ({"frames-dir": "/tmp/x"}, "frames_dir", "names a file on the server"),
         ({"max_duration": 60}, "max_duration", "above this server's limit"),
-        ({"video": "x.mp4"}, "video", "dubbing is not available in this version"),
+        ({"video": "x.mp4"}, "video", "send it as the multipart field 'video'"),
         ({"backend": "hallo"}, "backend", "--weights"),
         ([1, 2], "options", "JSON object"),
     ],
@@ -198,12 +198,6 @@ def test_bad_options_are_422_naming_the_field(client, clips, portrait_bytes, opt
     assert answer.status_code == 422, answer.text
     body = answer.json()
     assert body["field"] == field and words in body["error"] and "\n" not in body["error"]
-
-
-def test_a_video_part_is_the_dubbing_hook(client, clips, portrait_bytes):
-    answer = submit(client, clips["short"].read_bytes(), None, portrait_bytes, extra={"video": ("v.mp4", b"\0" * 100, "video/mp4")})
-    assert answer.status_code == 422
-    assert answer.json() == {"error": "dubbing is not available in this version", "field": "video"}
 
 
 def test_a_job_that_fails_says_why(client, clips):

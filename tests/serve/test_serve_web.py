@@ -50,7 +50,8 @@ def test_the_options_panel_is_the_config_tree():
     import gradio as gr
 
     names = {f.name for f in web_fields()}
-    assert names == {f.name for f in option_fields()} - {"motion_file", "frames_dir", "weights"}
+    assert names == {f.name for f in option_fields()} - {"motion_file", "frames_dir", "weights", "loop", "keep_original_audio"}
+    assert {f.name for f in web_fields("dub")} == {"lip_weight", "transcript", "face_index", "crf", "max_duration", "score", "loop", "keep_original_audio"}
     settings = ServeSettings()
     with gr.Blocks():
         widgets = {f.name: option_widget(f, settings) for f in web_fields()}
@@ -126,6 +127,33 @@ def test_the_cancel_button_cancels_the_job(server, browser):
     assert "cancelled" in page.locator("#th-progress").inner_text()
     jobs = httpx.get(server.url + "/v1/jobs", timeout=30).json()["jobs"]
     assert jobs[0]["state"] == "cancelled" and jobs[0]["options"].get("size") is None
+    page.close()
+
+
+def test_the_dub_tab_dubs_a_video(server, browser, tmp_path):
+    from video_media import known_motion, rendered_frames, tone, write_clip
+
+    clip = write_clip(tmp_path / "clip.mp4", rendered_frames(known_motion(25, jaw_period_s=0.48)), audio=tone(1.0), crf=18)
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    page.goto(server.url + "/", timeout=60_000)
+    page.get_by_role("tab", name="Dub a video").click()
+    page.locator("#th-dub-source input[type=file]").set_input_files(str(clip))
+    page.locator("#th-dub-audio input[type=file]").set_input_files(str(SPEECH))
+    page.wait_for_selector("#th-dub-source video", timeout=30_000)
+    page.wait_for_selector("#th-dub-audio audio, #th-dub-audio .waveform-container", state="attached", timeout=30_000)
+    page.locator("#th-dub-run").click()
+    page.wait_for_selector("#th-dub-progress[data-state=done]", timeout=120_000)
+    page.wait_for_function(
+        "() => { const v = document.querySelector('#th-dub-video video'); if (v && v.paused) v.play(); return v && v.readyState >= 2 && v.currentTime > 0.5; }",
+        timeout=30_000,
+    )
+    size_px = page.evaluate("() => { const v = document.querySelector('#th-dub-video video'); return [v.videoWidth, v.videoHeight, v.duration]; }")
+    assert size_px[:2] == [256, 256] and abs(size_px[2] - 10.7) < 0.3  # as long as the speech: the clip plays to and fro
+    assert "lip sync: offset" in page.locator("#th-dub-score textarea").input_value()
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTEFACTS / "web-app-dub.png"), full_page=True)
+    jobs = httpx.get(server.url + "/v1/jobs", timeout=30).json()["jobs"]
+    assert (jobs[0]["kind"], jobs[0]["state"]) == ("dub", "done")
     page.close()
 
 

@@ -1,6 +1,6 @@
 """The HTTP server: the REST API at /v1, the web app at /, OpenAPI at /docs, in one ASGI app.
 
-    POST   /v1/jobs                 multipart: image, audio, options (JSON, the CLI's names) -> 202
+    POST   /v1/jobs                 multipart: image (animate) or video (dub), audio, options (JSON, the CLI's names) -> 202
     GET    /v1/jobs                 the jobs, newest first
     GET    /v1/jobs/{id}            state, progress 0-1, ETA, position in queue, error, result
     GET    /v1/jobs/{id}/events     the same as server-sent events, until the job ends
@@ -62,7 +62,7 @@ def create_app(settings: ServeSettings, service: JobService | None = None) -> Fa
 
     app = FastAPI(
         title="talkinghead", version=__version__, lifespan=lifespan,
-        description="Portrait photo + speech -> talking-head MP4, as jobs. The web app is at /.",
+        description="Portrait photo + speech -> talking-head MP4, or a video + new speech -> the video dubbed, as jobs. The web app is at /.",
     )
     if service is not None:
         holder["service"] = service
@@ -93,7 +93,7 @@ def add_api(app: FastAPI, jobs, settings: ServeSettings) -> None:
         job = jobs().job(job_id) if is_job_id(job_id) else None
         return job if job is not None else error(404, f"no job {job_id!r} (finished jobs expire after --keep-hours)", "id")
 
-    @app.post("/v1/jobs", status_code=202, summary="Submit a job (multipart: image, audio, options)",
+    @app.post("/v1/jobs", status_code=202, summary="Submit a job (multipart: image to animate or video to dub, audio, options)",
               responses={202: {"description": "queued"}, 413: {}, 415: {}, 422: {}, 429: {}})
     async def submit(request: Request) -> Response:
         service = jobs()
@@ -105,7 +105,7 @@ def add_api(app: FastAPI, jobs, settings: ServeSettings) -> None:
         kind, _, params = request.headers.get("content-type", "").partition(";")
         boundary = dict(parse_qsl(params.replace(";", "&").replace(" ", ""))).get("boundary", "").strip('"')
         if kind.strip().lower() != "multipart/form-data" or not boundary:
-            return error(415, "send multipart/form-data with the fields image, audio and options (JSON)")
+            return error(415, "send multipart/form-data with the fields image (or video, to dub), audio and options (JSON)")
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > service.limits.max_bytes:
             return error(413, f"the upload is {int(declared) / 2**20:.1f} MB; the limit is {service.limits.megabytes} (--max-upload-mb)")
@@ -120,7 +120,7 @@ def add_api(app: FastAPI, jobs, settings: ServeSettings) -> None:
             finally:
                 reader.close()
             intake = await run_in_threadpool(reader.finish)
-            options, _config = parse_options(intake.options.decode("utf-8", "replace"), max_duration=settings.max_duration)
+            options, _config = parse_options(intake.options.decode("utf-8", "replace"), max_duration=settings.max_duration, kind=intake.kind)
             job = await run_in_threadpool(service.submit, job_id, intake, options, client)
         except UploadRefused as refused:
             service.store.delete_files(job_id)

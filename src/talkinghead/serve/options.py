@@ -3,6 +3,7 @@ checked one by one against the config tree before anything is queued.
 
 Options that name files on the server (`--motion`, `--frames-dir`, `--weights`) are not taken
 from clients: a client string never becomes a path. `transcript` is always the words themselves.
+A dub job takes the options `talkinghead dub` takes (config.DUB_OPTIONS), no others.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import math
 from typing import Any
 
-from ..config import AnimateConfig, flag_of, option_fields
+from ..config import DUB_OPTIONS, AnimateConfig, flag_of, option_fields
 from ..errors import InputError
 
 SERVER_PATH_OPTIONS = frozenset({"motion_file", "frames_dir", "weights"})
@@ -42,10 +43,11 @@ def option_name(key: str) -> str:
     return name
 
 
-def parse_options(text: str | bytes | dict | None, *, max_duration: float) -> tuple[dict[str, Any], AnimateConfig]:
+def parse_options(text: str | bytes | dict | None, *, max_duration: float, kind: str = "animate") -> tuple[dict[str, Any], AnimateConfig]:
     """(the options by field name, the config they make); OptionError naming the field otherwise.
 
-    `max_duration` is the server's limit: a client may ask for less, not more.
+    `max_duration` is the server's limit: a client may ask for less, not more. `kind`: the
+    job's (store.KINDS); a dub refuses the options dub does not use.
     """
     if text is None or text == "" or text == b"":
         raw: Any = {}
@@ -63,12 +65,15 @@ def parse_options(text: str | bytes | dict | None, *, max_duration: float) -> tu
     options: dict[str, Any] = {}
     for key, value in raw.items():
         name = option_name(str(key))
-        if name == "video":
-            raise OptionError("video", "dubbing is not available in this version")
+        if name in ("image", "video", "audio"):
+            raise OptionError(name, f"is a file, not an option: send it as the multipart field '{name}'")
         if name in SERVER_PATH_OPTIONS:
             raise OptionError(name, f"{flag_of(FIELDS[name])} names a file on the server, which clients cannot choose")
         if name not in FIELDS:
             raise OptionError(name, f"is not an option; known: {', '.join(sorted(CLIENT_FIELDS))}")
+        if kind == "dub" and name not in DUB_OPTIONS:
+            raise OptionError(name, f"{flag_of(FIELDS[name])} is not used by dub (the video gives the frame rate, size, head and face); "
+                                    f"a dub takes {', '.join(sorted(DUB_OPTIONS - SERVER_PATH_OPTIONS))}")
         options[name] = _coerce(FIELDS[name], value)
         try:
             AnimateConfig.from_options(**{name: options[name]})

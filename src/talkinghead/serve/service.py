@@ -1,5 +1,6 @@
 """The job queue behind the API and the web app: admission, workers that drive one Engine,
-progress and ETA, cancellation, restart recovery and expiry.
+progress and ETA, cancellation, restart recovery and expiry. A job animates a photo
+(`Engine.prepare` + `Engine.render`) or dubs a video (`Engine.dub`), by its kind.
 
     submit ─► queued ─► running ─► done | failed
                  └─────────┴─► cancelled (DELETE, or the web app's cancel button)
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import AnimateConfig
-from ..engine import CancelToken, Engine
+from ..engine import CancelToken, Engine, dub_motion_config
 from ..errors import Cancelled, TalkingHeadError
 from .settings import ServeSettings
 from .store import FINISHED, JobRecord, JobStore, new_id
@@ -118,7 +119,7 @@ class JobService:
         folder = self.files(job_id)
         if options.get("transcript"):
             (folder / "transcript.txt").write_text(options["transcript"], encoding="utf-8")
-        record = JobRecord(job_id, "queued", client, options, time.time())
+        record = JobRecord(job_id, "queued", client, options, time.time(), kind=intake.kind)
         job = Job(record)
         with self._lock:
             self._admit(client)
@@ -150,6 +151,7 @@ class JobService:
             position = self._pending.index(r.id) + 1 if r.id in self._pending else 0
         return {
             "id": r.id,
+            "kind": r.kind,  # animate (a photo) or dub (a video)
             "state": r.state,
             "progress": round(job.progress, 4),
             "eta_seconds": self._eta(job, position),
@@ -222,6 +224,7 @@ class JobService:
 
                 engine = self.engine()
                 config = self._config(job)
+                config = dub_motion_config(config) if job.record.kind == "dub" else config
                 track, _ = engine.motion_for(engine.load_audio(folder / "audio", config), config)
                 tmp = folder / "motion.partial.json"
                 save_motion(track, tmp)
@@ -264,17 +267,7 @@ class JobService:
         folder = self.files(job.id)
         try:
             config = self._config(job)
-            engine = self.engine()
-            subject = engine.prepare(folder / "image", config)
-            job.cancel.check()
-            self._progress(job, PREPARED)
-            rendered = RENDERED - PREPARED
-
-            def progress(done: int, total: int, unit: str) -> None:
-                self._progress(job, PREPARED + rendered * done / max(total, 1))
-
-            result = engine.render(subject, folder / "audio", folder / "video.mp4", config, progress=progress,
-                                   cancel=job.cancel, inputs=(folder / "image",))
+            result = self._dub(job, config) if job.record.kind == "dub" else self._animate(job, config)
             summary = result.to_dict()
             summary["output"] = "video.mp4"
             summary["plot"] = self._plot(folder, result.fps) if config.output.score else None
@@ -296,6 +289,27 @@ class JobService:
         except Exception as error:  # a bug: say so, keep serving
             log.exception("job %s failed", job.id)
             self._fail(job, f"internal error: {type(error).__name__}: {error}")
+
+    def _animate(self, job: Job, config: AnimateConfig):
+        folder, engine = self.files(job.id), self.engine()
+        subject = engine.prepare(folder / "image", config)
+        job.cancel.check()
+        self._progress(job, PREPARED)
+
+        def progress(done: int, total: int, unit: str) -> None:
+            self._progress(job, PREPARED + (RENDERED - PREPARED) * done / max(total, 1))
+
+        return engine.render(subject, folder / "audio", folder / "video.mp4", config, progress=progress,
+                             cancel=job.cancel, inputs=(folder / "image",))
+
+    def _dub(self, job: Job, config: AnimateConfig):
+        """The dub's progress counts the frames tracked, then those redrawn (Engine.dub's total)."""
+        folder = self.files(job.id)
+
+        def progress(done: int, total: int, unit: str) -> None:
+            self._progress(job, RENDERED * done / max(total, 1))
+
+        return self.engine().dub(folder / "video", folder / "audio", folder / "video.mp4", config, progress=progress, cancel=job.cancel)
 
     def _fail(self, job: Job, message: str) -> None:
         for name in OUTPUTS:

@@ -1,7 +1,8 @@
 """Job state on disk: one SQLite file, written on every change of state (not on every frame).
 
     data_dir/jobs.sqlite     one row per job
-    data_dir/jobs/<id>/      its files: image, audio, transcript.txt, video.mp4, motion.json, plot.png
+    data_dir/jobs/<id>/      its files: image (animate) or video (dub), audio, transcript.txt,
+                             video.mp4, motion.json, plot.png
 
 Ids are made here (random hex); no name a client sends ever becomes part of a path.
 """
@@ -13,11 +14,12 @@ import secrets
 import shutil
 import sqlite3
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 STATES = ("queued", "running", "done", "failed", "cancelled")
+KINDS = ("animate", "dub")  # a photo made to speak, or a video's lips re-synced
 FINISHED = frozenset({"done", "failed", "cancelled"})
 ID_LENGTH = 32  # hex digits
 
@@ -31,9 +33,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     started REAL,
     finished REAL,
     error TEXT,
-    result TEXT
+    result TEXT,
+    kind TEXT NOT NULL DEFAULT 'animate'
 )
 """
+_COLUMNS = "id, state, client, options, created, started, finished, error, result, kind"
 
 
 def new_id() -> str:
@@ -56,7 +60,7 @@ class JobRecord:
     finished: float | None = None
     error: str | None = None
     result: dict[str, Any] | None = None  # AnimateResult.to_dict(), paths made relative
-    extra: dict[str, Any] = field(default_factory=dict)
+    kind: str = "animate"  # one of KINDS
 
 
 class JobStore:
@@ -70,6 +74,8 @@ class JobStore:
         self._db = sqlite3.connect(data_dir / "jobs.sqlite", check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(_SCHEMA)
+        if "kind" not in {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}:  # a data dir from before dubbing
+            self._db.execute("ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'animate'")
 
     def files(self, job_id: str) -> Path:
         """The folder of a job's files (a server-made id only)."""
@@ -79,17 +85,17 @@ class JobStore:
 
     def put(self, job: JobRecord) -> None:
         row = (job.id, job.state, job.client, json.dumps(job.options), job.created, job.started, job.finished, job.error,
-               None if job.result is None else json.dumps(job.result))
+               None if job.result is None else json.dumps(job.result), job.kind)
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+            self._db.execute(f"INSERT OR REPLACE INTO jobs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
 
     def get(self, job_id: str) -> JobRecord | None:
         with self._lock:
-            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            row = self._db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return None if row is None else _record(row)
 
     def all(self, limit: int | None = None) -> list[JobRecord]:
-        query = "SELECT * FROM jobs ORDER BY created DESC" + (" LIMIT ?" if limit else "")
+        query = f"SELECT {_COLUMNS} FROM jobs ORDER BY created DESC" + (" LIMIT ?" if limit else "")
         with self._lock:
             rows = self._db.execute(query, (limit,) if limit else ()).fetchall()
         return [_record(row) for row in rows]
@@ -123,5 +129,5 @@ class JobStore:
 
 
 def _record(row: tuple) -> JobRecord:
-    id_, state, client, options, created, started, finished, error, result = row
-    return JobRecord(id_, state, client, json.loads(options), created, started, finished, error, None if result is None else json.loads(result))
+    id_, state, client, options, created, started, finished, error, result, kind = row
+    return JobRecord(id_, state, client, json.loads(options), created, started, finished, error, None if result is None else json.loads(result), kind)

@@ -1,9 +1,10 @@
 """Uploads, checked while they stream: the request's bytes, the photo's pixels (from its header,
 as soon as the header has arrived) and the speech's length (a WAV header at once; any other
-format from what ffmpeg reads of the file on disk, before the job is queued).
+format from what ffmpeg reads of the file on disk, before the job is queued). A dub's video is
+checked once it is on disk: a video (not a photo, not audio) PyAV can read, not too long.
 
 Nothing is held whole in memory: file parts stream to disk, a part's first bytes are kept
-only up to HEAD_BYTES. Files are named by their role (`image`, `audio`) in a server-made
+only up to HEAD_BYTES. Files are named by their role (`image` or `video`, `audio`) in a server-made
 folder; the names a client sends are never used, and formats are told by content.
 """
 
@@ -19,14 +20,16 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..errors import MediaInputError
+from ..errors import InputError, MediaInputError
 from ..video.ffmpeg import probe_media
 
 HEAD_BYTES = 256 * 1024  # enough for the header of any photo but those with very large metadata
-FILE_PARTS = ("image", "audio")
+FILE_PARTS = ("image", "video", "audio")
+FACE_PARTS = ("image", "video")  # a job has one: a photo to animate, or a video to dub
 TEXT_PARTS = {"options": 64 * 1024}
 IMAGE_HINT = "give a JPEG, PNG, WebP, BMP or TIFF photo"
 AUDIO_HINT = "give a WAV, MP3, M4A, FLAC or OGG recording, or a video with sound"
+VIDEO_HINT = "give an MP4, MOV, MKV or WebM video of the face"
 PROBES = threading.BoundedSemaphore(4)  # ffmpeg probes at once: a burst of uploads must not start one each
 
 
@@ -51,11 +54,17 @@ class Limits:
 
 @dataclass
 class Intake:
-    """What a job was given: its two files and its options' JSON text."""
+    """What a job was given: its two files (a photo or a video, and the speech) and its options' JSON text."""
 
     image: Path | None = None
+    video: Path | None = None
     audio: Path | None = None
     options: bytes = b""
+
+    @property
+    def kind(self) -> str:
+        """The job's kind (store.KINDS): a video is dubbed, a photo animated."""
+        return "dub" if self.video is not None else "animate"
 
 
 # --- checks shared by the API's stream and the web app's files --------------------------------
@@ -123,24 +132,64 @@ def check_audio_file(path: Path, limits: Limits) -> None:
         raise _too_long(info.duration, limits)
 
 
-def _too_long(seconds: float, limits: Limits) -> UploadRefused:
-    return UploadRefused(413, "audio", f"the speech lasts {seconds:.1f} s; the limit is {limits.max_duration:g} s (--max-duration)")
+def _too_long(seconds: float, limits: Limits, field: str = "audio") -> UploadRefused:
+    what = "the speech" if field == "audio" else "the video"
+    return UploadRefused(413, field, f"{what} lasts {seconds:.1f} s; the limit is {limits.max_duration:g} s (--max-duration)")
 
 
-def take_files(image: Path, audio: Path, folder: Path, limits: Limits) -> Intake:
-    """Copy files already on this machine (the web app's uploads) into `folder`, with the API's checks."""
-    total = image.stat().st_size + audio.stat().st_size
+def check_video_file(path: Path, limits: Limits) -> None:
+    """The whole file: a video PyAV reads (not a photo, not audio alone), not longer than allowed."""
+    from ..video.source import open_video
+
+    if _is_image(path):
+        raise UploadRefused(422, "video", "the file is a photo, not a video: send it as 'image' to animate it")
+    try:
+        with PROBES:
+            info = probe_media(path)
+    except MediaInputError:
+        raise UploadRefused(422, "video", f"the file is not a video ffmpeg can read: {VIDEO_HINT}") from None
+    if not info.has_video:
+        what = "audio, not a video: send it as 'audio', with a photo as 'image' to animate" if info.has_audio else f"not a video: {VIDEO_HINT}"
+        raise UploadRefused(422, "video", f"the file is {what}")
+    if info.duration is not None and info.duration > limits.max_duration:
+        raise _too_long(info.duration, limits, "video")
+    try:
+        with PROBES:
+            open_video(path, max_duration=limits.max_duration)
+    except InputError as error:  # its words start with the file's name, here the server's own
+        raise UploadRefused(422, "video", f"the file {str(error).removeprefix(path.name + ' ')}") from None
+
+
+def _is_image(path: Path) -> bool:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as img:
+                return img.format is not None
+    except Exception:  # Pillow's many ways of saying "not an image"
+        return False
+
+
+def take_files(face: Path, audio: Path, folder: Path, limits: Limits, *, kind: str = "animate") -> Intake:
+    """Copy files already on this machine (the web app's uploads: a photo, or with `kind` "dub"
+    a video, and the speech) into `folder`, with the API's checks."""
+    part = "video" if kind == "dub" else "image"
+    total = face.stat().st_size + audio.stat().st_size
     if total > limits.max_bytes:
-        raise UploadRefused(413, None, f"the photo and the speech are {total / 2**20:.1f} MB; the limit is {limits.megabytes} (--max-upload-mb)")
-    with image.open("rb") as file:
-        check_image_head(file.read(HEAD_BYTES), limits, complete=False) or _check_image_file(image, limits)
+        raise UploadRefused(413, None, f"the {'video' if kind == 'dub' else 'photo'} and the speech are {total / 2**20:.1f} MB; "
+                                       f"the limit is {limits.megabytes} (--max-upload-mb)")
+    if part == "image":
+        with face.open("rb") as file:
+            check_image_head(file.read(HEAD_BYTES), limits, complete=False) or _check_image_file(face, limits)
     with audio.open("rb") as file:
         check_audio_head(file.read(HEAD_BYTES), limits)
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(image, folder / "image")
+    shutil.copyfile(face, folder / part)
     shutil.copyfile(audio, folder / "audio")
+    if part == "video":
+        check_video_file(folder / "video", limits)
     check_audio_file(folder / "audio", limits)
-    return Intake(folder / "image", folder / "audio")
+    return Intake(**{part: folder / part}, audio=folder / "audio")
 
 
 def _check_image_file(path: Path, limits: Limits) -> bool:
@@ -213,9 +262,12 @@ class FormReader:
             raise self._error
         if self._file is not None:
             raise UploadRefused(422, self._part, "the upload ended inside this part")
-        for name in FILE_PARTS:
-            if getattr(self.intake, name) is None:
-                raise UploadRefused(422, name, f"is missing: send the {'photo' if name == 'image' else 'speech'} as the multipart field '{name}'")
+        if self.intake.image is None and self.intake.video is None:
+            raise UploadRefused(422, "image", "is missing: send the photo as the multipart field 'image' (or, to dub, a video as 'video')")
+        if self.intake.audio is None:
+            raise UploadRefused(422, "audio", "is missing: send the speech as the multipart field 'audio'")
+        if self.intake.video is not None:
+            check_video_file(self.intake.video, self.limits)
         check_audio_file(self.intake.audio, self.limits)
         return self.intake
 
@@ -244,11 +296,12 @@ class FormReader:
 
         _, params = parse_options_header(self._disposition)
         name = params.get(b"name", b"").decode("utf-8", "replace")
-        if name == "video":
-            self._fail(422, "video", "dubbing is not available in this version")
-        elif name in FILE_PARTS:
+        if name in FILE_PARTS:
             if getattr(self.intake, name) is not None:
                 self._fail(422, name, "is given twice")
+                return
+            if name in FACE_PARTS and any(getattr(self.intake, other) is not None for other in FACE_PARTS):
+                self._fail(422, name, "a job takes a photo ('image', to animate) or a video ('video', to dub), not both")
                 return
             self.folder.mkdir(parents=True, exist_ok=True)
             self._file = (self.folder / name).open("wb")
