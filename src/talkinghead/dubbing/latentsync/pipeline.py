@@ -71,28 +71,32 @@ class LatentSyncPipeline:
         side = self.side // 8
         return torch.randn((1, 4, 1, side, side), generator=generator, dtype=torch.float32).to(self.device, self.dtype)
 
-    @torch.no_grad()
-    def clip(
-        self,
-        crops: torch.Tensor,
-        windows: torch.Tensor,
-        noise: torch.Tensor,
-        generator: torch.Generator,
-        *,
-        steps: int,
-        guidance: float,
-        cache_interval: int = 1,
-        step_done: StepProgress | None = None,
-    ) -> torch.Tensor:
-        """Re-draw the lower face of one clip.
+    def clip(self, crops: torch.Tensor, windows: torch.Tensor, noise: torch.Tensor, generator: torch.Generator, *, steps: int,
+             guidance: float, cache_interval: int = 1, step_done: StepProgress | None = None) -> torch.Tensor:  # fmt: skip
+        """Re-draw the lower face of one clip: `denoise`, then `finish`.
 
         crops (F, 3, S, S) uint8 aligned faces, F ≤ 16; windows (F, 50, 384); noise from
-        `initial_noise`; cache_interval k > 1: DeepCache, a full UNet pass on every k-th step
-        and only its last layers between. Returns (F, 3, S, S) float32 faces in about [−1, 1],
-        not clamped (as the release hands them to its paste-back).
+        `initial_noise`. Returns (F, 3, S, S) float32 faces in about [−1, 1], not clamped (as the
+        release hands them to its paste-back).
         """
-        frames = crops.shape[0]
-        pixels = (crops.to(self.device, torch.float32) / 255 - 0.5) / 0.5
+        pixels = self.pixels(crops)
+        latents = self.denoise(pixels, windows, noise, generator, steps=steps, guidance=guidance,
+                               cache_interval=cache_interval, step_done=step_done)  # fmt: skip
+        return self.finish(latents, pixels)
+
+    def pixels(self, crops: torch.Tensor) -> torch.Tensor:
+        """(F, 3, S, S) uint8 → float32 in [−1, 1] on the device."""
+        return (crops.to(self.device, torch.float32) / 255 - 0.5) / 0.5
+
+    @torch.no_grad()
+    def denoise(self, pixels: torch.Tensor, windows: torch.Tensor, noise: torch.Tensor, generator: torch.Generator, *,
+                steps: int, guidance: float, cache_interval: int = 1, step_done: StepProgress | None = None) -> torch.Tensor:  # fmt: skip
+        """(1, 4, F, h, w) final latents of one clip (steps 1-4 of the module docstring).
+
+        cache_interval k > 1: DeepCache, a full UNet pass on every k-th step and only its last
+        layers between, as the release's `DeepCacheSDHelper(cache_interval=k, cache_branch_id=0)`.
+        """
+        frames = pixels.shape[0]
         masked = (pixels * self.mask).to(self.dtype)  # float64 mask: the product in float64, as released
         mask_latents = F.interpolate(self.mask[None, None].to(self.dtype), size=(self.side // 8,) * 2, mode="nearest")
         mask_latents = mask_latents[:, :, None].expand(1, 1, frames, -1, -1)
@@ -117,7 +121,12 @@ class LatentSyncPipeline:
             latents = self.scheduler.step(eps, t, latents, eta=0.0).prev_sample
             if step_done is not None:
                 step_done()
-        decoded = self._decode(latents)
+        return latents
+
+    @torch.no_grad()
+    def finish(self, latents: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+        """Decode (1, 4, F, h, w) latents and put the crops' upper face back: (F, 3, S, S) float32."""
+        decoded = self.vae.decode(latents[0].transpose(0, 1) / VAE_SCALE).sample
         keep = self.mask.to(self.dtype)
         return (decoded * (1 - keep) + pixels.to(self.dtype) * keep).float()
 
@@ -126,10 +135,6 @@ class LatentSyncPipeline:
         posterior = self.vae.encode(pixels).latent_dist
         eps = torch.randn(posterior.mean.shape, generator=generator, dtype=torch.float32).to(self.device, self.dtype)
         return ((posterior.mean + posterior.std * eps) * VAE_SCALE).transpose(0, 1)[None]
-
-    def _decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """(1, 4, F, h, w) → (F, 3, S, S)."""
-        return self.vae.decode(latents[0].transpose(0, 1) / VAE_SCALE).sample
 
 
 def clip_count(frames: int) -> int:
