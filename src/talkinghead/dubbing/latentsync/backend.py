@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 import torch
+from scipy.signal import resample_poly
 
 from ...face.crop import Crop, PasteBack
 from ...render.base import Work
@@ -31,7 +32,7 @@ from ..pipeline import frame_order
 from . import loading
 from .align import Aligner
 from .pipeline import CLIP_FRAMES, LatentSyncPipeline, clip_count
-from .whisper import SAMPLE_RATE
+from .whisper import SAMPLE_RATE, frame_windows, window_indices
 
 if TYPE_CHECKING:
     from ...config import AnimateConfig
@@ -83,11 +84,13 @@ class LatentSyncDub:
         return f"{self.pipeline.device.type} ({str(self.pipeline.dtype).removeprefix('torch.')})"
 
     def speech(self, engine: Engine, clip: AudioClip, config: AnimateConfig) -> DubSpeech:
-        """The Whisper windows of the speech at the video's frame rate, one per output frame."""
-        # 16 kHz already (our decoder's rate); as 16-bit values, as the release decodes them.
-        assert clip.rate == SAMPLE_RATE, clip.rate
-        samples = torch.from_numpy(np.round(np.clip(clip.samples, -1, 32767 / 32768) * 32768).astype(np.float32) / 32768)
-        return DubSpeech(self.pipeline.audio_windows(samples, config.output.fps), "model")
+        """The Whisper features of the speech and, per output frame, the features its window
+        reads (the windows themselves are made clip by clip: 77 kB a frame)."""
+        samples = clip.samples if clip.rate == SAMPLE_RATE else resample_poly(clip.samples, SAMPLE_RATE, clip.rate)
+        # As 16-bit values, as the release decodes them.
+        samples = torch.from_numpy(np.round(np.clip(samples, -1, 32767 / 32768) * 32768).astype(np.float32) / 32768)
+        features = self.pipeline.audio_features(samples)
+        return DubSpeech((features, window_indices(features.shape[0], config.output.fps)), "model")
 
     def work(self, frames_out: int, options: dict[str, Any]) -> Work:
         return Work(clip_count(frames_out) * _steps(options), "step")
@@ -95,7 +98,7 @@ class LatentSyncDub:
     def frames(self, video: TrackedVideo, speech: DubSpeech, frames_out: int, options: dict[str, Any], progress: UnitsDone) -> Iterator[np.ndarray]:
         """(H, W, 3) uint8 RGB frames: clip by clip, so memory stays flat in the video's length."""
         order = list(frame_order(video.source.info.frame_count, frames_out, options["loop"]))
-        windows = speech.data
+        features, indices = speech.data
         aligner = Aligner(self.pipeline.side)
         generator = torch.Generator().manual_seed(options["seed"])
         noise = self.pipeline.initial_noise(generator)
@@ -107,13 +110,13 @@ class LatentSyncDub:
 
         source = iter(video.source.frames_in(order))
         for start in range(0, frames_out, CLIP_FRAMES):
-            indices = range(start, min(start + CLIP_FRAMES, frames_out))
-            frames = [next(source).rgb() for _ in indices]
-            faces = [(k, aligner.crop(frames[k - start], video.live.points(order[k]))) for k in indices if video.strength(order[k]) > 0]
+            span = range(start, min(start + CLIP_FRAMES, frames_out))
+            frames = [next(source).rgb() for _ in span]
+            faces = [(k, aligner.crop(frames[k - start], video.live.points(order[k]))) for k in span if video.strength(order[k]) > 0]
             if faces:
                 crops = torch.from_numpy(np.stack([crop for _, (crop, _) in faces])).permute(0, 3, 1, 2)
                 made = self.pipeline.clip(
-                    crops, windows[[k for k, _ in faces]], noise, generator, steps=_steps(options), guidance=options["guidance"],
+                    crops, frame_windows(features, indices[[min(k, len(indices) - 1) for k, _ in faces]]), noise, generator, steps=_steps(options), guidance=options["guidance"],
                     cache_interval=options["cache_interval"], step_done=step_done,
                 )
                 for (k, (_, to_crop)), face in zip(faces, _to_uint8(made)):

@@ -60,10 +60,14 @@ class LatentSyncPipeline:
         self.filters = mel_filters().to(self.device)
         self.scheduler = DDIMScheduler(**SCHEDULER)
 
+    def audio_features(self, samples: torch.Tensor) -> torch.Tensor:
+        """(n,) float32 16 kHz samples → (T, 5, 384) Whisper features, 50 per second."""
+        return audio_features(self.whisper, samples, self.filters)
+
     def audio_windows(self, samples: torch.Tensor, fps: float) -> torch.Tensor:
         """(n,) float32 16 kHz samples → (N, 50, 384) one window per output frame, N ≥ the frames
-        the audio covers (the release's count)."""
-        features = audio_features(self.whisper, samples, self.filters)
+        the audio covers (the release's count). For long audio, take `windows` clip by clip."""
+        features = self.audio_features(samples)
         return frame_windows(features, window_indices(features.shape[0], fps).to(features.device))
 
     def initial_noise(self, generator: torch.Generator) -> torch.Tensor:
