@@ -181,9 +181,10 @@ def _shapes(key: str, expected: dict, found: dict) -> str:
 # Memory
 
 # Peak activation memory of one denoising step, in units of one (B·F, C0, h, w) feature map
-# (B = 2 with guidance, F = 16). Measured on the CPU: peak RSS growth during the UNet calls of
-# benchmarks/latentsync_speed.py (miniature widths, 256²): see that script's output. The widest
-# tensors are the GEGLU feed-forwards and the self-attention over h·w tokens at the first level.
+# (B = 2 with guidance, F = 16). Measured on the CPU with the full-size architecture (random
+# weights, 256², float32): peak RSS growth of one UNet call over the loaded process, 33 maps
+# (`python benchmarks/latentsync_speed.py --full-size --steps 1 --clips 1`); 40 adds ~20 %
+# headroom. Re-check with the benchmark on a GPU.
 ACTIVATION_MAPS = 40
 
 
