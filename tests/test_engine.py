@@ -158,7 +158,7 @@ def test_an_option_the_renderer_ignores_is_refused(backend, option, speech, tmp_
 
 
 def test_an_unknown_backend_names_the_known_ones():
-    with pytest.raises(InputError, match="'nope' is not a renderer: use one of warp, hallo"):
+    with pytest.raises(InputError, match=r"'nope' is neither a renderer \(warp, hallo.*\) nor a dub backend \(warp, latentsync"):
         AnimateConfig.from_options(backend="nope")
 
 

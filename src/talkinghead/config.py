@@ -30,7 +30,7 @@ class MotionConfig:
     lip_weight: float = knob(1.0, "amplitude of lip motion: 0 freezes the mouth, 1 natural, up to 2 exaggerated", bounds=(0, 2))
     expression_weight: float = knob(1.0, "amplitude of blinks, gaze and brows: 0 freezes them, up to 2", bounds=(0, 2))
     pose_weight: float = knob(1.0, "amplitude of head motion: 0 holds the head still, up to 2", bounds=(0, 2))
-    seed: int = knob(0, "random seed of blinks and head motion; the same seed gives the same video", bounds=(0, 2**32 - 1))
+    seed: int = knob(0, "random seed of blinks and head motion (of the diffusion noise for dub --backend latentsync); the same seed gives the same video", bounds=(0, 2**32 - 1))
     transcript: str | None = knob(None, "what is said (text, or a text file): mouth shapes are aligned to these words instead of recognised", metavar="TEXT_OR_FILE")
     gaze: str = knob("camera", "where the eyes look: at the camera with small saccades, also glancing away in pauses (natural), or fixed", choices=GAZE_MODES)
     emotion: str = knob("neutral", "expression under the speech", choices=tuple(EMOTIONS))
@@ -61,14 +61,16 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class BackendConfig:
-    backend: str = knob("warp", "renderer: warp (any CPU, nothing to download), hallo (the Hallo diffusion model from --weights; a GPU is advised), or another registered one", metavar="NAME")
-    weights: Path | None = knob(None, "Hallo's released pretrained_models/ folder (for --backend hallo)", metavar="DIR")
-    steps: int = knob(40, "denoising steps of --backend hallo", bounds=(1, 1000))
+    backend: str = knob("warp", "animate's renderer: warp (any CPU, nothing to download), hallo (the Hallo diffusion model from --weights; a GPU is advised); dub's backend: warp, latentsync (the LatentSync model from --weights; a GPU is advised); or another registered one", metavar="NAME")
+    weights: Path | None = knob(None, "the model's weights: Hallo's released pretrained_models/ folder (animate --backend hallo), LatentSync's checkpoints/ folder (dub --backend latentsync)", metavar="DIR")
+    steps: int | None = knob(None, "denoising steps of a diffusion backend (default: its release's own, hallo 40, latentsync 20)", metavar="N", bounds=(1, 1000))
     cfg_scale: float = knob(3.5, "classifier-free guidance of --backend hallo (1 turns it off)", bounds=(1, 20))
-    device: str = knob("auto", "where --backend hallo runs: auto picks cuda, then mps, then cpu", choices=DEVICES)
+    device: str = knob("auto", "where --backend hallo or latentsync runs: auto picks cuda, then mps, then cpu", choices=DEVICES)
     render_size: int | None = knob(None, "side of the square --backend hallo renders (default: the model's own, 512)", metavar="PX", bounds=(64, 2048))
 
 
+MODEL_STEPS = {"hallo": 40, "latentsync": 20}
+"""--steps when not given: each release's inference default."""
 LOOPS = ("pingpong", "hold")
 DRIVING_PARTS = ("lips", "expression", "pose")
 
@@ -77,6 +79,10 @@ DRIVING_PARTS = ("lips", "expression", "pose")
 class DubConfig:
     loop: str = knob("pingpong", "when the speech outlasts the video: play it backwards and forwards again (pingpong), or hold its last frame (hold)", choices=LOOPS)
     keep_original_audio: float = knob(0.0, "mix the video's own sound under the new speech at this level, 0 (replaced) to 1 (as loud as it was)", bounds=(0, 1))
+    # LatentSync's own knobs (dub --backend latentsync), defaults as its release's pipeline runs it.
+    guidance: float = knob(1.5, "classifier-free guidance of dub --backend latentsync (1 turns it off, as the release's scripts/inference.py default does)", bounds=(1, 20))
+    cache_interval: int = knob(1, "dub --backend latentsync: a full UNet pass every N-th step, only its last layers between (DeepCache; the release's inference.sh uses 3, ~2x faster); 1 = off, the model's own output", metavar="N", bounds=(1, 20))
+    resolution: int = knob(256, "side of the face crop dub --backend latentsync works at, a multiple of 64: 256 for LatentSync 1.5, 512 for 1.6 (the checkpoints do not tell which they are)", metavar="PX", bounds=(64, 1024))
 
 
 @dataclass(frozen=True)
@@ -98,12 +104,21 @@ class AnimateConfig:
             _check_bounds(group)
         from .render.base import renderer_names  # the registry: renderers can be added at run time
 
-        if self.backend.backend not in renderer_names():
-            raise InputError(f"--backend {self.backend.backend!r} is not a renderer: use one of {', '.join(renderer_names())}")
+        from .dubbing.backend import dub_backend_names
+
+        if self.backend.backend not in renderer_names() + dub_backend_names():
+            raise InputError(
+                f"--backend {self.backend.backend!r} is neither a renderer ({', '.join(renderer_names())}) "
+                f"nor a dub backend ({', '.join(dub_backend_names())})"
+            )
         if self.output.size is not None and self.output.size % 2:
             raise InputError(f"--size {self.output.size} must be even (H.264 needs even sizes)")
         if self.backend.backend == "hallo" and self.backend.weights is None:
             raise InputError("--backend hallo needs --weights DIR: the pretrained_models folder of Hallo's release")
+        if self.dub.resolution % 64:
+            raise InputError(f"--resolution {self.dub.resolution} must be a multiple of 64 (the UNet halves the 1/8-size latents three times)")
+        if self.backend.backend == "latentsync" and self.backend.weights is None:
+            raise InputError("dub --backend latentsync needs --weights DIR: the checkpoints folder of LatentSync's release")
         parts = [p.strip() for p in self.motion.driving_parts.split(",") if p.strip()]
         if not parts or any(p not in DRIVING_PARTS for p in parts):
             raise InputError(f"--driving-parts {self.motion.driving_parts!r}: give a comma-separated list of {', '.join(DRIVING_PARTS)}")
@@ -203,9 +218,11 @@ def group_names(group: type) -> frozenset[str]:
     return frozenset(f.name for f in dataclasses.fields(group))
 
 
-DUB_OPTIONS = frozenset({"lip_weight", "transcript", "face_index", "crf", "frames_dir", "max_duration", "score"}) | group_names(DubConfig)
-"""The options `talkinghead dub` takes: the lip level, the face, the output's quality; fps and
-size are the video's own."""
+DUB_COMMON_OPTIONS = frozenset({"face_index", "crf", "frames_dir", "max_duration", "score", "loop", "keep_original_audio", "backend"})
+"""The options every dub backend takes: the face, the length, the sound, the output's quality;
+fps and size are the video's own. Each backend adds its own (DubBackend.options)."""
+DUB_OPTIONS = DUB_COMMON_OPTIONS | {"lip_weight", "transcript", "weights", "device", "seed", "steps"} | group_names(DubConfig)
+"""The options `talkinghead dub` takes, whichever backend honours them."""
 
 
 def flag_of(f: dataclasses.Field) -> str:

@@ -35,7 +35,7 @@ from threadpoolctl import threadpool_limits
 
 from .audio.decode import load_audio
 from .audio.features import analyze_audio
-from .config import DUB_OPTIONS, AnimateConfig, BackendConfig, FaceConfig, MotionConfig, OutputConfig, flag_of, option_fields
+from .config import DUB_COMMON_OPTIONS, DUB_OPTIONS, AnimateConfig, BackendConfig, FaceConfig, MotionConfig, OutputConfig, flag_of, option_fields
 from .errors import Cancelled, InputError, ModelError
 from .face.analysis import analyze_face
 from .face.crop import crop_portrait, face_crop
@@ -166,6 +166,17 @@ class Engine:
         with self._loading:  # one load per key, however many threads ask at once
             if key not in self._renderers:
                 self._renderers[key] = renderer_class(b.backend).load(flat_options(config))
+        return self._renderers[key]
+
+    def dub_backend(self, config: AnimateConfig):
+        """The dub backend `config` asks for, loaded on first use (once per weights and device)."""
+        from .dubbing.backend import dub_backend_class
+
+        b = config.backend
+        key = ("dub", b.backend, b.weights, b.device, config.dub.resolution)
+        with self._loading:
+            if key not in self._renderers:
+                self._renderers[key] = dub_backend_class(b.backend).load(flat_options(config))
         return self._renderers[key]
 
     # 2. Portraits
@@ -301,16 +312,19 @@ class Engine:
     ) -> AnimateResult:
         """Write `video` with its person saying `audio` to `output` (MP4): only the mouth and jaw
         re-driven by the lip level, everything else the video's own (see talkinghead.dubbing)."""
-        from .dubbing.pipeline import dub_frames, mixed_audio, track_for_dub
+        from .dubbing.backend import dub_backend_class
+        from .dubbing.pipeline import mixed_audio, track_for_dub
         from .face.analysis import face_from_landmarks
         from .video.source import open_video
 
         config = (config or AnimateConfig()).validate()
-        refuse_unhonoured_dub(config)
+        refuse_unhonoured_dub(dub_backend_class(config.backend.backend), config)
         cancel = cancel or CancelToken()
         report = _checked(progress, cancel)
         stages: dict[str, float] = {}
         path = check_output_path(output, inputs=[p for p in (video, _path_of(audio)) if p is not None] + config.input_files())
+        with _timed(stages, "load"):
+            backend = self.dub_backend(config)
         with _timed(stages, "video"):
             source = open_video(video, max_duration=config.output.max_duration)
         info = source.info
@@ -321,7 +335,7 @@ class Engine:
         total = min(info.frame_count, frames_out) + frames_out
         # The speech is analysed on the other core while the face is followed.
         pool = ThreadPoolExecutor(1, thread_name_prefix="talkinghead-speech")
-        lips = pool.submit(self.motion_for, clip, dub_motion_config(config))
+        heard = pool.submit(backend.speech, self, clip, config)
         pool.shutdown(wait=False)  # its thread ends with the analysis
         with _timed(stages, "track"):
             tracked = track_for_dub(source, face_index=config.face.face_index, needed=frames_out, progress=lambda t: report(t, max(total, t), "frame"))
@@ -330,7 +344,7 @@ class Engine:
             frames_in = min(tracked.source.info.frame_count, frames_out) if tracked.live.finished else frames_out
             total = frames_in + frames_out
             with _timed(stages, "motion"):  # what the speech analysis took beyond the tracking
-                motion, phones = lips.result()
+                speech = heard.result()
             if config.dub.keep_original_audio > 0:
                 if info.has_audio and clip.source is not None:
                     mix = mixed_audio(clip.source, info.path, config.dub.keep_original_audio)
@@ -342,7 +356,9 @@ class Engine:
                 "" if frames_out <= frames_in else f", {config.dub.loop} beyond",
             )
             face = face_from_landmarks(tracked.first_face())
-            frames = dub_frames(tracked, motion.lip, config.dub.loop, lambda k: report(frames_in + k, total, "frame"))
+            options, work = flat_options(config), backend.work(frames_out, flat_options(config))
+            done_before = frames_in if work.unit == "frame" else 0  # tracking counts frames too
+            frames = backend.frames(tracked, speech, frames_out, options, lambda k: report(done_before + k, done_before + work.total, work.unit))
             muxed = dataclasses.replace(clip, source=mix) if mix is not None else clip
             score, note = self._write(
                 frames, size=info.size, fps=info.fps, clip=clip, face=face, path=path, out=config.output,
@@ -358,8 +374,9 @@ class Engine:
         stages["total"] = sum(stages.values())
         return AnimateResult(
             output=path, frames=frames_out, fps=info.fps, duration=frames_out / info.fps, size=info.size,
-            renderer="dub", device="the CPU", motion=phones, stages=stages, score=score, score_note=note,
+            renderer="dub", device=backend.device, motion=speech.source, stages=stages, score=score, score_note=note,
             meta={
+                "backend": backend.name,
                 "video_frames": video_frames, "frames_without_face": lost,
                 "loop": config.dub.loop if frames_out > video_frames else None,
                 "interior_frame": tracked.context.interior.frame if tracked.context.interior is not None else None,
@@ -550,12 +567,16 @@ def dub_motion_config(config: AnimateConfig) -> AnimateConfig:
     return config.replace(rest="closed")
 
 
-def refuse_unhonoured_dub(config: AnimateConfig) -> None:
-    """InputError naming the first option set away from its default that a dub does not use."""
+def refuse_unhonoured_dub(backend: type, config: AnimateConfig) -> None:
+    """InputError naming the first option set away from its default that a dub does not use,
+    or that its backend does not honour."""
     values = flat_options(config)
     for f in option_fields():
-        if f.name not in DUB_OPTIONS and values[f.name] != f.default:
-            raise InputError(f"{flag_of(f)} is not used by dub (the video gives the frame rate, size, head and face): remove it")
+        if values[f.name] == f.default or f.name in DUB_COMMON_OPTIONS | backend.options:
+            continue
+        if f.name in DUB_OPTIONS:
+            raise InputError(f"{flag_of(f)} is not used by dub --backend {backend.name}: remove it, or use a --backend that honours it")
+        raise InputError(f"{flag_of(f)} is not used by dub (the video gives the frame rate, size, head and face): remove it")
 
 
 def flat_options(config: AnimateConfig) -> dict[str, Any]:

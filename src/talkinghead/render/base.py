@@ -19,15 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import import_module
-from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 
-from ..errors import InputError
+from ..registry import Registry
 from ..face.crop import Crop, PasteBack, crop_portrait, face_crop
 from ..types import AudioClip, MotionTrack, Portrait
 
@@ -83,41 +80,26 @@ class Renderer(Protocol):
         """Yields request.frame_count (H, W, 3) uint8 RGB frames of the prepared portrait."""
 
 
-_REGISTRY: dict[str, type[Renderer] | str] = {
+RENDERERS = Registry("renderer", "talkinghead.renderers", {
     # Built-ins by import path: the hallo renderer (and torch) is imported only when chosen.
     "warp": "talkinghead.render.warp.renderer:WarpRenderer",
     "hallo": "talkinghead.render.hallo.renderer:HalloRenderer",
-}
+})
 
 
 def register_renderer(name: str, renderer: type[Renderer] | str) -> None:
     """Make `--backend name` use `renderer`: a class, or its "module:Class" path (imported when
     first chosen). A name registered again is replaced."""
-    _REGISTRY[name] = renderer
+    RENDERERS.register(name, renderer)
 
 
 def renderer_names() -> tuple[str, ...]:
-    _load_entry_points()
-    return tuple(_REGISTRY)
+    return RENDERERS.names()
 
 
 def renderer_class(name: str) -> type[Renderer]:
     """The class registered as `name`; InputError naming the known ones when there is none."""
-    _load_entry_points()
-    if name not in _REGISTRY:
-        raise InputError(f"--backend {name!r} is not a renderer: use one of {', '.join(_REGISTRY)}")
-    entry = _REGISTRY[name]
-    if isinstance(entry, str):
-        module, _, attribute = entry.partition(":")
-        entry = _REGISTRY[name] = getattr(import_module(module), attribute)
-    return entry
-
-
-@lru_cache(maxsize=1)
-def _load_entry_points() -> None:
-    """Installed packages' renderers, read once: the registry is asked on every config check."""
-    for point in entry_points(group="talkinghead.renderers"):
-        _REGISTRY.setdefault(point.name, point.value)
+    return RENDERERS.get(name)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ...config import MODEL_STEPS
 from ...types import Portrait
 from ..base import Progress, RenderRequest, Work
 from .pipeline import CLIP_FRAMES, HalloPipeline
@@ -42,7 +43,7 @@ class HalloRenderer:
 
     def work(self, request: RenderRequest) -> Work:
         """Denoising steps: clips of CLIP_FRAMES frames × steps."""
-        return Work(-(-request.frame_count // CLIP_FRAMES) * request.options["steps"], "step")
+        return Work(-(-request.frame_count // CLIP_FRAMES) * _steps(request.options), "step")
 
     def frames(self, prepared: Portrait, request: RenderRequest, progress: Progress) -> Iterator[np.ndarray]:
         """(S, S, 3) uint8 RGB frames, one per video frame of the request's clip."""
@@ -50,6 +51,10 @@ class HalloRenderer:
         yield from self.pipeline.frames(
             prepared.image, prepared.face.landmarks, request.clip, fps=request.fps, face_expand_ratio=o["face_expand_ratio"],
             progress=lambda done, total: progress(done, total, "step"),
-            steps=o["steps"], cfg_scale=o["cfg_scale"], seed=o["seed"],
+            steps=_steps(o), cfg_scale=o["cfg_scale"], seed=o["seed"],
             pose_weight=o["pose_weight"], face_weight=o["expression_weight"], lip_weight=o["lip_weight"],
         )
+
+
+def _steps(options: dict[str, Any]) -> int:
+    return options["steps"] or MODEL_STEPS["hallo"]
