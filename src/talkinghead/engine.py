@@ -312,13 +312,12 @@ class Engine:
     ) -> AnimateResult:
         """Write `video` with its person saying `audio` to `output` (MP4): only the mouth and jaw
         re-driven by the lip level, everything else the video's own (see talkinghead.dubbing)."""
-        from .dubbing.backend import dub_backend_class
         from .dubbing.pipeline import mixed_audio, track_for_dub
         from .face.analysis import face_from_landmarks
         from .video.source import open_video
 
         config = (config or AnimateConfig()).validate()
-        refuse_unhonoured_dub(dub_backend_class(config.backend.backend), config)
+        refuse_unhonoured_dub(config)
         cancel = cancel or CancelToken()
         report = _checked(progress, cancel)
         stages: dict[str, float] = {}
@@ -567,9 +566,12 @@ def dub_motion_config(config: AnimateConfig) -> AnimateConfig:
     return config.replace(rest="closed")
 
 
-def refuse_unhonoured_dub(backend: type, config: AnimateConfig) -> None:
+def refuse_unhonoured_dub(config: AnimateConfig) -> None:
     """InputError naming the first option set away from its default that a dub does not use,
-    or that its backend does not honour."""
+    or that its backend (--backend) does not honour."""
+    from .dubbing.backend import dub_backend_class
+
+    backend = dub_backend_class(config.backend.backend)
     values = flat_options(config)
     for f in option_fields():
         if values[f.name] == f.default or f.name in DUB_COMMON_OPTIONS | backend.options:

@@ -3,7 +3,8 @@ checked one by one against the config tree before anything is queued.
 
 Options that name files on the server (`--motion`, `--frames-dir`, `--weights`) are not taken
 from clients: a client string never becomes a path. `transcript` is always the words themselves.
-A dub job takes the options `talkinghead dub` takes (config.DUB_OPTIONS), no others.
+A dub job takes the options `talkinghead dub` takes with its warp backend (DUB_JOB_OPTIONS), no
+others: a server holds no model weights that a client could choose.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import json
 import math
 from typing import Any
 
-from ..config import DUB_OPTIONS, AnimateConfig, flag_of, option_fields
+from ..config import DUB_COMMON_OPTIONS, AnimateConfig, flag_of, option_fields
+from ..dubbing.backend import WarpDub
 from ..errors import InputError
 
 SERVER_PATH_OPTIONS = frozenset({"motion_file", "frames_dir", "weights"})
+DUB_JOB_OPTIONS = (DUB_COMMON_OPTIONS - {"backend"} - SERVER_PATH_OPTIONS) | WarpDub.options
 MAX_TRANSCRIPT = 20_000  # characters
 MAX_OPTIONS_BYTES = 64 * 1024
 
@@ -71,9 +74,9 @@ def parse_options(text: str | bytes | dict | None, *, max_duration: float, kind:
             raise OptionError(name, f"{flag_of(FIELDS[name])} names a file on the server, which clients cannot choose")
         if name not in FIELDS:
             raise OptionError(name, f"is not an option; known: {', '.join(sorted(CLIENT_FIELDS))}")
-        if kind == "dub" and name not in DUB_OPTIONS:
+        if kind == "dub" and name not in DUB_JOB_OPTIONS:
             raise OptionError(name, f"{flag_of(FIELDS[name])} is not used by dub (the video gives the frame rate, size, head and face); "
-                                    f"a dub takes {', '.join(sorted(DUB_OPTIONS - SERVER_PATH_OPTIONS))}")
+                                    f"a dub takes {', '.join(sorted(DUB_JOB_OPTIONS))}")
         options[name] = _coerce(FIELDS[name], value)
         try:
             AnimateConfig.from_options(**{name: options[name]})

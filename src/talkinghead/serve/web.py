@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from ..config import DUB_OPTIONS, DubConfig, flag_of, group_names, option_fields
+from ..config import DubConfig, flag_of, group_names, option_fields
 from ..errors import InputError
-from .options import SERVER_PATH_OPTIONS, OptionError, parse_options
+from .options import DUB_JOB_OPTIONS, SERVER_PATH_OPTIONS, OptionError, parse_options
 from .service import JobService, Refused
 from .settings import ServeSettings
 from .uploads import UploadRefused, take_files
@@ -26,7 +26,7 @@ INTEGER_SLIDER_SPAN = 100  # integer options with a smaller range get a slider, 
 def web_fields(kind: str = "animate") -> list[dataclasses.Field]:
     """The options a tab offers: every option of `animate` (or of `dub`, with `kind` "dub") but
     those naming server files."""
-    offered = DUB_OPTIONS if kind == "dub" else {f.name for f in option_fields()} - group_names(DubConfig)
+    offered = DUB_JOB_OPTIONS if kind == "dub" else {f.name for f in option_fields()} - group_names(DubConfig)
     return [f for f in option_fields() if f.name in offered and f.name not in SERVER_PATH_OPTIONS]
 
 
