@@ -32,6 +32,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests" / "hallo")]
 from talkinghead.audio.decode import load_audio  # noqa: E402
 from talkinghead.config import FaceConfig  # noqa: E402
 from talkinghead.image import load_image  # noqa: E402
+from talkinghead.devices import pick_device  # noqa: E402
 from talkinghead.render.hallo import loading  # noqa: E402
 from talkinghead.render.hallo.pipeline import CLIP_FRAMES, HalloPipeline  # noqa: E402
 from talkinghead.types import AudioClip  # noqa: E402
@@ -127,7 +128,7 @@ def main() -> None:
             import hallo_builders
 
             weights, model = hallo_builders.build_weights_dir(Path(scratch) / "pretrained_models", separator=True), "miniature random weights"
-        device = loading.pick_device(args.device)
+        device = pick_device(args.device)
         meter = Meter(device)
         with meter.stage("load"):
             pipe = HalloPipeline.from_pretrained(weights, device=args.device, dtype=getattr(torch, args.dtype) if args.dtype else None)

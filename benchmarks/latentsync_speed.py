@@ -36,7 +36,7 @@ from talkinghead.dubbing.latentsync import backend, loading  # noqa: E402
 from talkinghead.dubbing.latentsync.align import Aligner  # noqa: E402
 from talkinghead.dubbing.latentsync.pipeline import CLIP_FRAMES, LatentSyncPipeline  # noqa: E402
 from talkinghead.image import load_image  # noqa: E402
-from talkinghead.render.hallo.loading import pick_device, pick_dtype  # noqa: E402
+from talkinghead.devices import pick_device, pick_dtype  # noqa: E402
 
 SD_VAE = dict(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4, norm_num_groups=32,
               down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4)  # fmt: skip

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from hallo_builders import FIXTURES, TINY_UNET, draw_weights, tiny_net
+from talkinghead import devices
 from talkinghead.errors import InputError, ModelError
 from talkinghead.render.hallo import loading
 from talkinghead.render.hallo.pipeline import HalloPipeline
@@ -102,16 +103,16 @@ def test_unreadable_checkpoint_is_a_model_error(tmp_path):
 
 def test_device_and_dtype_choice():
     expected = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
-    assert loading.pick_device(None).type == expected
-    assert loading.pick_dtype(torch.device("cpu"), None) == torch.float32
-    assert loading.pick_dtype(torch.device("cuda"), None) == torch.float16
-    assert loading.pick_dtype(torch.device("cpu"), torch.bfloat16) == torch.bfloat16
+    assert devices.pick_device(None).type == expected
+    assert devices.pick_dtype(torch.device("cpu"), None) == torch.float32
+    assert devices.pick_dtype(torch.device("cuda"), None) == torch.float16
+    assert devices.pick_dtype(torch.device("cpu"), torch.bfloat16) == torch.bfloat16
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_unavailable_device_is_an_input_error():
     with pytest.raises(InputError, match="not available"):
-        loading.pick_device("cuda")
+        devices.pick_device("cuda")
 
 
 def test_memory_estimate_matches_the_published_figure_at_512():

@@ -13,7 +13,8 @@ from media import write_wav
 from hallo_builders import face_landmarks, portrait
 from talkinghead.audio.decode import load_audio
 from talkinghead.errors import ModelError
-from talkinghead.render.hallo import loading, separator, speech as hallo_speech
+from talkinghead import devices
+from talkinghead.render.hallo import separator, speech as hallo_speech
 from talkinghead.render.hallo.audio_encoder import frame_windows
 from talkinghead.render.hallo.pipeline import CLIP_FRAMES, HalloPipeline
 from talkinghead.types import AudioClip
@@ -134,7 +135,7 @@ def test_the_resampler_follows_the_release_with_and_without_the_separator(pipeli
 
 
 def test_memory_is_checked_before_any_heavy_work(pipeline, monkeypatch):
-    monkeypatch.setattr(loading, "free_memory", lambda device: 1024)
+    monkeypatch.setattr(devices, "free_memory", lambda device: 1024)
     with pytest.raises(ModelError, match=f"{SIZE}×{SIZE} frames"):
         next(pipeline.frames(portrait(SIZE), face_landmarks(SIZE), speech(0.3), face_expand_ratio=1.2, steps=STEPS, cfg_scale=3.5, fps=25))
 

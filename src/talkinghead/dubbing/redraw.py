@@ -27,7 +27,7 @@ from ..render.warp.mouth import draw_mouth, mouth_look, opening_per_column
 from ..render.warp.raster import backward_field
 from ..render.warp.rig import build_rig
 from ..render.warp.shapes import MOUTH_SHAPES
-from ..types import EXPRESSION_CHANNELS, LIP_CHANNELS
+from ..types import EXPRESSION_CHANNELS
 from ..video.frames import I420Frame, even_box, pack_i420
 from .interior import Interior, draw_interior
 from .mouth import MouthState, mouth_state, rig_lips, rig_rates

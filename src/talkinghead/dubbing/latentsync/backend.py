@@ -24,9 +24,8 @@ from scipy.signal import resample_poly
 
 from ...face.crop import Crop, PasteBack
 from ...render.base import Work
-from ...render.hallo.loading import pick_device, pick_dtype
+from ...devices import pick_device, pick_dtype
 from ...types import AudioClip
-from ...video.frames import I420Frame
 from ..backend import DubSpeech, UnitsDone
 from ..pipeline import frame_order
 from . import loading

@@ -20,8 +20,9 @@ from pathlib import Path
 import torch
 from diffusers import AutoencoderKL
 
+from ... import devices
+from ...devices import MemoryEstimate
 from ...errors import ModelError
-from ...render.hallo.loading import free_memory
 from .unet import LatentSyncUNet3D
 from .whisper import WhisperDims, WhisperEncoder
 
@@ -188,18 +189,6 @@ def _shapes(key: str, expected: dict, found: dict) -> str:
 ACTIVATION_MAPS = 40
 
 
-@dataclass(frozen=True)
-class MemoryEstimate:
-    """Bytes a run needs on its device."""
-
-    weights: int
-    activations: int
-
-    @property
-    def total(self) -> int:
-        return self.weights + self.activations
-
-
 def estimate_memory(weight_bytes: int, side: int, base_channels: int, dtype: torch.dtype, guided: bool) -> MemoryEstimate:
     """Weights plus the peak activations of one denoising step for faces of `side` pixels."""
     element = torch.finfo(dtype).bits // 8
@@ -209,10 +198,5 @@ def estimate_memory(weight_bytes: int, side: int, base_channels: int, dtype: tor
 
 def check_fits(needed: int, device: torch.device, what: str) -> None:
     """ModelError when `needed` bytes exceed what is free on the device."""
-    free = free_memory(device)
-    if free is not None and needed > free:
-        raise ModelError(
-            f"LatentSync needs about {needed / 2**30:.1f} GiB on {device} for {what}, but only "
-            f"{free / 2**30:.1f} GiB are free; free memory, turn guidance off (--guidance 1), or choose another device."
-        )
+    devices.check_fits(needed, device, what, model="LatentSync", remedy="free memory, turn guidance off (--guidance 1), or choose another device")
 

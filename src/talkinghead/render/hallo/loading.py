@@ -16,14 +16,14 @@ What is read from the folder (and what is not):
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ...errors import InputError, ModelError
+from ... import devices
+from ...devices import MemoryEstimate
+from ...errors import ModelError
 from .audio_encoder import WINDOW, Wav2Vec2FrameEncoder
 from .face_embedding import FaceEmbedder
 from .face_locator import FaceLocator
@@ -198,43 +198,7 @@ def _check_keys(expected: dict, found: dict, path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Devices and memory
-
-
-def pick_device(device: str | None) -> torch.device:
-    """cuda > mps > cpu when None or "auto"; InputError for a device this machine does not have."""
-    if device in (None, "auto"):
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
-    chosen = torch.device(device)
-    available = {
-        "cpu": True,
-        "cuda": torch.cuda.is_available(),
-        "mps": torch.backends.mps.is_available(),
-    }.get(chosen.type, False)
-    if not available:
-        raise InputError(f"device {device!r} is not available on this machine; use cpu, or leave the device unset.")
-    return chosen
-
-
-def pick_dtype(device: torch.device, dtype: torch.dtype | None) -> torch.dtype:
-    """float16 on GPUs (the release's default), float32 on the CPU, unless asked otherwise."""
-    if dtype is not None:
-        return dtype
-    return torch.float32 if device.type == "cpu" else torch.float16
-
-
-@dataclass(frozen=True)
-class MemoryEstimate:
-    """Bytes a run needs on its device."""
-
-    weights: int
-    activations: int
-
-    @property
-    def total(self) -> int:
-        return self.weights + self.activations
+# Memory (the device and what it has free: talkinghead.devices)
 
 
 # Peak activation memory of one denoising step, in units of one (B·(F+2), C0, h, w) feature map
@@ -254,34 +218,6 @@ def estimate_memory(weight_bytes: int, size: int, base_channels: int, dtype: tor
     return MemoryEstimate(weights=weight_bytes, activations=ACTIVATION_MAPS * feature_map)
 
 
-def free_memory(device: torch.device) -> int | None:
-    """Bytes free on the device, None when unknown."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    if device.type == "mps":
-        return torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory()
-    return _available_ram()
-
-
-def _available_ram() -> int | None:
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def check_fits(needed: int, device: torch.device, what: str) -> None:
     """ModelError when `needed` bytes exceed what is free on the device."""
-    free = free_memory(device)
-    if free is not None and needed > free:
-        raise ModelError(
-            f"Hallo needs about {needed / 2**30:.1f} GiB on {device} for {what}, but only "
-            f"{free / 2**30:.1f} GiB are free; use a smaller size, free memory, or choose another device."
-        )
+    devices.check_fits(needed, device, what, model="Hallo", remedy="use a smaller size, free memory, or choose another device")

@@ -25,6 +25,7 @@ from diffusers import AutoencoderKL, DDIMScheduler
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import Wav2Vec2Config
 
+from ...devices import pick_device, pick_dtype
 from ...types import ANALYSIS_RATE, AudioClip
 from . import loading
 from .audio_encoder import Wav2Vec2FrameEncoder, frame_windows
@@ -98,8 +99,8 @@ class HalloPipeline:
     def from_pretrained(cls, weights_dir: str | Path, *, device: str | None = None, dtype: torch.dtype | None = None) -> "HalloPipeline":
         """Load the released `pretrained_models/` folder; ModelError listing what is missing."""
         root = loading.check_weights_dir(weights_dir)
-        chosen = loading.pick_device(device)
-        dtype = loading.pick_dtype(chosen, dtype)
+        chosen = pick_device(device)
+        dtype = pick_dtype(chosen, dtype)
         unet = loading.read_unet_config(root / loading.UNET_CONFIG)
         audio = Wav2Vec2Config.from_pretrained(root / loading.WAV2VEC, local_files_only=True)
         net = loading.load_net(root / loading.NET, unet, audio.num_hidden_layers, audio.hidden_size)
