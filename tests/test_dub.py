@@ -132,6 +132,72 @@ def test_no_seam_around_the_mouth(source):
         assert diff[border & changed].max() <= 2, (t, diff[border & changed].max())
 
 
+def _one_pixel_edges(y: np.ndarray, where: np.ndarray, strong: int = 40) -> tuple[int, int]:
+    """(how many, of how many) strong luma edges at `where` rise in a single pixel step: across
+    four pixels in a row or column the luma changes by `strong` levels or more, and the middle
+    step alone makes 85 % of it (no pixel takes a value between the two sides: a staircase)."""
+    y = y.astype(int)
+    hard = total = 0
+    for img, sel in ((y, where), (y.T, where.T)):
+        a, b, c, d = img[:, :-3], img[:, 1:-2], img[:, 2:-1], img[:, 3:]
+        rise, step = np.abs(d - a), np.abs(c - b)
+        edge = (rise >= strong) & (step >= np.abs(b - a)) & (step >= np.abs(d - c)) & (sel[:, 1:-2] | sel[:, 2:-1])
+        total += edge.sum()
+        hard += (edge & (step >= 0.85 * rise)).sum()
+    return int(hard), int(total)
+
+
+def test_redrawn_mouth_edges_are_as_smooth_as_the_videos_own(dubbed, source):
+    """Where the closing lips slide over the teeth and where the drawn interior's halves meet,
+    edges take fractional coverage: among the redrawn pixels, strong edges jump in one pixel
+    step hardly more often than the source's own edges around the mouth do (a staircase along
+    the lower lip and at the corners made it three times as often)."""
+    redrawn, own = [0, 0], [0, 0]
+    for before, after in zip(decoded(source), decoded(dubbed.output)):
+        changed = after.y != before.y
+        if not changed.any():
+            continue
+        rows, cols = np.nonzero(changed)
+        around = np.zeros_like(changed)
+        around[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1] = True
+        for counts, (y, where) in ((redrawn, (after.y, changed)), (own, (before.y, around))):
+            hard, total = _one_pixel_edges(y, where)
+            counts[0] += hard
+            counts[1] += total
+    assert redrawn[1] > 1000 and own[1] > 1000, (redrawn, own)
+    share, own_share = redrawn[0] / redrawn[1], own[0] / own[1]
+    assert share <= 2.5 * own_share, (share, own_share)
+
+
+def test_interior_halves_meet_with_coverage():
+    """An opening narrower than the stored one hides the stored middle: the upper half (here
+    bright) and the lower half (dark) meet along a slanted line, which each pixel covers by
+    its share, not as a staircase of whole pixels."""
+    from talkinghead.dubbing.interior import Interior, draw_interior
+
+    xs = np.linspace(10, 70, 11)
+    stored = np.full((3, 40, 80), 128, np.float32)
+    stored[0] = np.where(np.arange(40)[:, None] < 20, 200, 50)  # bright above the middle, dark below
+    interior = Interior(
+        planes=stored, origin=np.array([10.0, 5.0]), axis_u=np.array([1.0, 0.0]), width=60.0,
+        upper=np.stack([xs, np.full(11, 5.0)], 1), lower=np.stack([xs, np.full(11, 35.0)], 1),
+        lip_level=150.0, gap=0.3, frame=0,
+    )
+    along = np.linspace(20, 120, 11)
+    upper = np.stack([along, 30 + 0.1 * (along - 20)], 1)  # a slope of 1/10
+    planes = (np.full((80, 160), 128, np.uint8), np.full((40, 80), 128, np.uint8), np.full((40, 80), 128, np.uint8))
+    draw_interior(planes, (0, 0), interior, upper, upper + (0, 8), 150.0)
+    y = planes[0].astype(np.float64)
+    errors = []
+    for x in range(40, 100):  # away from the corners, in the rows the lips' own edges leave alone
+        top = 30 + 0.1 * (x - 20)
+        rows = np.arange(int(np.ceil(top + 1.5)), int(np.floor(top + 6.5)) + 1)
+        inside = y[rows, x]
+        assert inside.max() >= 190 and inside.min() <= 60, (x, inside)  # both halves show
+        dark = ((200 - inside) / 150).sum()  # how much of the column the dark half covers
+        errors.append(abs(dark - (rows[-1] + 0.5 - (top + 4))))  # its true share: below the middle line
+    assert np.mean(errors) < 0.1, np.mean(errors)  # whole pixels: 0.25 on average
+
 def test_result_and_sound(dubbed, speech):
     assert dubbed.frames == 50 and dubbed.size == (256, 256) and dubbed.fps == FPS
     assert set(dubbed.stages) >= {"video", "audio", "track", "motion", "render", "encode", "total"}

@@ -128,18 +128,35 @@ def draw_interior(
     # Where the lips nearly meet the opening fades out, so no dark line is drawn between them.
     mask *= smoothstep((s_lo - s_up - 1.0) / 2.5).astype(np.float32)
     b_mid, mid = (b_up + b_lo) / 2, (s_up + s_lo) / 2
-    sb = np.where(s <= mid, np.minimum(b_up + (s - s_up) * k, b_mid), np.maximum(b_lo - (s_lo - s) * k, b_mid))
-    map_x = (b_origin[0] + ub * b_u[0] + sb * b_s[0]).astype(np.float32)
-    map_y = (b_origin[1] + ub * b_u[1] + sb * b_s[1]).astype(np.float32)
+    hanging = np.minimum(b_up + (s - s_up) * k, b_mid)  # the upper half, from the upper lip
+    riding = np.maximum(b_lo - (s_lo - s) * k, b_mid)  # the lower half, on the lower lip
+    # An opening narrower than the stored one hides the middle: the halves meet at `mid` with a
+    # jump, so each pixel there takes the share of each half it covers, not the half its centre
+    # falls in (that would draw the meeting line as a staircase of whole pixels).
+    below = np.clip((s - mid) / (abs(axis_s[0]) + abs(axis_s[1])) + 0.5, 0, 1).astype(np.float32)
+    upper_half, lower_half = (_sample(interior, ub, sb) for sb in (hanging, riding))
+    drawn = [a + below * (b - a) for a, b in zip(upper_half, lower_half)]
     gain = float(np.clip(lip_level / max(interior.lip_level, 1.0), 0.75, 1.3))
-    drawn = [cv2.remap(p, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE) for p in interior.planes]
     drawn[0] = 16 + (drawn[0] - 16) * gain
     ry, rx = lo[1] - y0, lo[0] - x0
     _blend(planes[0][ry : ry + mask.shape[0], rx : rx + mask.shape[1]], drawn[0], mask)
-    half = cv2.resize(mask, (mask.shape[1] // 2, mask.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    # Chroma at half resolution: each sample takes the mean of what covers its four pixels
+    # (values weighted by the mask), not the mean of values the mask leaves out.
+    half_size = (mask.shape[1] // 2, mask.shape[0] // 2)
+    half = cv2.resize(mask, half_size, interpolation=cv2.INTER_AREA)
     for plane, values in zip(planes[1:], drawn[1:]):
-        small = cv2.resize(values, (mask.shape[1] // 2, mask.shape[0] // 2), interpolation=cv2.INTER_AREA)
-        _blend(plane[ry // 2 : ry // 2 + half.shape[0], rx // 2 : rx // 2 + half.shape[1]], small, half)
+        covered = cv2.resize(mask * values, half_size, interpolation=cv2.INTER_AREA)
+        patch = plane[ry // 2 : ry // 2 + half.shape[0], rx // 2 : rx // 2 + half.shape[1]]
+        patch[:] = np.clip(covered + (1 - half) * patch + 0.5, 0, 255).astype(np.uint8)
+
+
+def _sample(interior: Interior, u: np.ndarray, s: np.ndarray) -> list[np.ndarray]:
+    """The stored interior's Y, U, V at (u, s) of its own mouth frame (pixels)."""
+    b_u = interior.axis_u
+    b_s = np.array([-b_u[1], b_u[0]])
+    map_x = (interior.origin[0] + u * b_u[0] + s * b_s[0]).astype(np.float32)
+    map_y = (interior.origin[1] + u * b_u[1] + s * b_s[1]).astype(np.float32)
+    return [cv2.remap(p, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE) for p in interior.planes]
 
 
 def _blend(patch: np.ndarray, values: np.ndarray, mask: np.ndarray) -> None:

@@ -9,6 +9,9 @@ the smallest window that holds every triangle that moves, and the frame's own Y,
 planes are resampled through it (chroma through the same map at half resolution): outside
 that window nothing is touched, and inside it every pixel that does not move keeps its value
 bit for bit, so there is no box and no seam, and the moved skin is as sharp as the rest.
+Where the map tears or squeezes (neighbouring pixels sampling the source more than SPARSE
+apart: a fold where a closing lip slides over the teeth, the corners), those pixels are the
+mean of SUPERSAMPLE² samples, so their edges are anti-aliased rather than pixel-stepped.
 The opening is then filled with the person's own mouth interior (`interior.py`), or, when the
 video never shows one, the warp renderer's drawn interior.
 """
@@ -33,6 +36,9 @@ from .interior import Interior, draw_interior
 from .mouth import MouthState, mouth_state, rig_lips, rig_rates
 
 MOVED = 0.02  # px: a vertex that moves (or samples from) less than this counts as still
+SPARSE = 1.5  # source px between neighbouring pixels' samples beyond which one sample per pixel aliases
+SUPERSAMPLE = 4  # samples per pixel side there: coverage of an edge in steps of 1/16
+STRIP = 16  # px (even): width of the strips sparse pixels are supersampled in
 _NO_EXPRESSION = np.zeros(len(EXPRESSION_CHANNELS), np.float32)
 
 
@@ -80,16 +86,10 @@ def redraw(frame: I420Frame, points: np.ndarray, target: np.ndarray, strength: f
     wx0, wy0, wx1, wy1 = even_box((*(corners.min(0) - 2), *(corners.max(0) + 3)), (cx1 - cx0, cy1 - cy0))
     if wx1 - wx0 < 2 or wy1 - wy0 < 2:
         return
-    origin = np.array([wx0, wy0], np.float64)
-    field = backward_field(moved - origin, source - origin, triangles, (wy1 - wy0, wx1 - wx0), 1)
-    gy, gx = np.mgrid[wy0:wy1, wx0:wx1].astype(np.float32)
-    map_x, map_y = gx + field[..., 0], gy + field[..., 1]
     # The planes of the rig's crop, and the window written back into them.
     crop_y = frame.y[cy0:cy1, cx0:cx1]
     crop_u, crop_v = (p[cy0 // 2 : cy1 // 2, cx0 // 2 : cx1 // 2] for p in (frame.u, frame.v))
-    out_y = cv2.remap(crop_y, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-    half_x, half_y = (_half(m) for m in (map_x, map_y))
-    out_u, out_v = (cv2.remap(p, half_x, half_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE) for p in (crop_u, crop_v))
+    out_y, out_u, out_v = _warp((crop_y, crop_u, crop_v), moved, source, triangles, (wx0, wy0, wx1, wy1))
 
     upper, lower = moved[list(lm.LIPS_INNER_UPPER)], moved[list(lm.LIPS_INNER_LOWER)]
     opening = float(np.linalg.norm(lower[1:-1] - upper[1:-1], axis=1).max())
@@ -101,6 +101,85 @@ def redraw(frame: I420Frame, points: np.ndarray, target: np.ndarray, strength: f
     crop_y[wy0:wy1, wx0:wx1] = out_y
     crop_u[wy0 // 2 : wy1 // 2, wx0 // 2 : wx1 // 2] = out_u
     crop_v[wy0 // 2 : wy1 // 2, wx0 // 2 : wx1 // 2] = out_v
+
+
+def _warp(crop, moved: np.ndarray, source: np.ndarray, triangles: np.ndarray, window: tuple[int, int, int, int]):
+    """The crop's Y, U, V planes resampled through the mesh's backward map over `window` (an
+    even box in crop pixels; `moved`, `source`: (V, 2) crop pixels). One cubic sample per
+    pixel, chroma through the map's mean over its 2×2 luma pixels; where neighbouring pixels
+    sample the source more than SPARSE apart (the mesh folds, as a closing lip slides over the
+    teeth, or squeezes an opening shut) the pixels are the mean of SUPERSAMPLE² samples."""
+    wx0, wy0, wx1, wy1 = window
+    origin = np.array([wx0, wy0], np.float64)
+    field = backward_field(moved - origin, source - origin, triangles, (wy1 - wy0, wx1 - wx0), 1)
+    gy, gx = np.mgrid[wy0:wy1, wx0:wx1].astype(np.float32)
+    map_x, map_y = gx + field[..., 0], gy + field[..., 1]
+    crop_y, crop_u, crop_v = crop
+    out_y = cv2.remap(crop_y, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    half_x, half_y = (_half(m) for m in (map_x, map_y))
+    out_u, out_v = (cv2.remap(p, half_x, half_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE) for p in (crop_u, crop_v))
+    # Pixels that do not move (no field) keep their value whatever their neighbours do.
+    sparse = _sparse(map_x, map_y) & (field != 0).any(2)
+    if sparse.any():
+        _supersample(crop, (out_y, out_u, out_v), sparse, moved - origin, source - origin, triangles, origin)
+    return out_y, out_u, out_v
+
+
+def _sparse(map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
+    """(h, w) bool: pixels whose map lies more than SPARSE source pixels from a neighbour's."""
+    apart = np.zeros(map_x.shape, bool)
+    for axis in (0, 1):
+        step = np.hypot(np.diff(map_x, axis=axis), np.diff(map_y, axis=axis)) > SPARSE
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (1, 0)
+        apart |= np.pad(step, pad)
+        pad[axis] = (0, 1)
+        apart |= np.pad(step, pad)
+    return apart
+
+
+def _supersample(crop, out, sparse: np.ndarray, moved: np.ndarray, source: np.ndarray, triangles: np.ndarray, origin: np.ndarray) -> None:
+    """Replace the `sparse` pixels of `out` (window planes) by the mean of SUPERSAMPLE² samples
+    of the map each, and the chroma samples over them by the mean of their (2·SUPERSAMPLE)²:
+    an edge where the map tears gets the share of each side that the pixel covers.
+    `moved`, `source`: window pixels; `origin`: the window's corner in the crop.
+
+    Sparse pixels lie along lines (the lips, the corners): they are sampled strip by strip,
+    each strip STRIP pixels wide over the rows it needs, rather than over their bounding box."""
+    w = sparse.shape[1]
+    corners = moved[triangles]
+    low, high = corners.min(1), corners.max(1)
+    for x0 in range(0, w, STRIP):
+        x1 = min(x0 + STRIP, w)
+        rows = np.nonzero(sparse[:, x0:x1].any(1))[0]
+        if len(rows) == 0:
+            continue
+        y0, y1 = rows[0] // 2 * 2, (rows[-1] + 2) // 2 * 2
+        near = (high[:, 0] >= x0 - 1) & (low[:, 0] <= x1) & (high[:, 1] >= y0 - 1) & (low[:, 1] <= y1)
+        box = (x0, y0, x1, y1)
+        _supersample_box(crop, out, sparse[y0:y1, x0:x1], moved, source, triangles[near], origin, box)
+
+
+def _supersample_box(crop, out, sparse, moved, source, triangles, origin, box) -> None:
+    """`_supersample` over one even box of the window."""
+    k = SUPERSAMPLE
+    x0, y0, x1, y1 = box
+    corner = np.array([x0, y0], np.float64)
+    # Sample (i, j) of the box lies at ((j + 0.5) / k − 0.5, (i + 0.5) / k − 0.5) from its corner.
+    field = backward_field(moved - corner, source - corner, triangles, (k * (y1 - y0), k * (x1 - x0)), 1 / k)
+    gy, gx = (((np.mgrid[0 : k * (y1 - y0), 0 : k * (x1 - x0)] + 0.5) / k - 0.5) + (corner + origin)[::-1, None, None]).astype(np.float32)
+    map_x, map_y = gx + field[..., 0], gy + field[..., 1]
+    crop_y, crop_u, crop_v = crop
+    out_y, out_u, out_v = out
+    # With this many samples per pixel, bilinear sampling is as good as cubic, and cheaper;
+    # INTER_AREA by a whole factor is the mean of each block.
+    luma = cv2.resize(cv2.remap(crop_y, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+    out_y[y0:y1, x0:x1][sparse] = luma[sparse]
+    blocks = sparse.reshape((y1 - y0) // 2, 2, (x1 - x0) // 2, 2).any(axis=(1, 3))
+    half_x, half_y = ((m + 0.5) * 0.5 - 0.5 for m in (map_x, map_y))  # luma pixels to chroma pixels
+    for plane, target in ((crop_u, out_u), (crop_v, out_v)):
+        chroma = cv2.resize(cv2.remap(plane, half_x, half_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), blocks.shape[::-1], interpolation=cv2.INTER_AREA)
+        target[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2][blocks] = chroma[blocks]
 
 
 def _half(m: np.ndarray) -> np.ndarray:

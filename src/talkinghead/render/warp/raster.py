@@ -70,7 +70,8 @@ def backward_field(
 
     target, source: (V, 2) vertex positions in pixels. triangles: (F, 3) vertex indices.
     shape: (gh, gw) grid size; grid point (i, j) sits at pixel ((j + 0.5)·step − 0.5,
-    (i + 0.5)·step − 0.5), the sample positions cv2.resize uses when it upsamples by `step`.
+    (i + 0.5)·step − 0.5), the sample positions cv2.resize uses when it upsamples by `step`
+    (a fraction 1/k gives k samples per pixel side, centred on the pixel).
     """
     gh, gw = shape
     field = np.full((gh, gw, 2), outside, np.float32)
