@@ -29,6 +29,7 @@ from talkinghead.audio.phones import align_transcript  # noqa: E402
 from talkinghead.config import AnimateConfig  # noqa: E402
 from talkinghead.engine import Engine, load_portrait  # noqa: E402
 from talkinghead.live import LiveSession  # noqa: E402
+from talkinghead.live.hosting import play_in_real_time  # noqa: E402
 from talkinghead.types import AudioClip  # noqa: E402
 
 SPEECH = ROOT / "assets" / "speech.wav"
@@ -50,21 +51,11 @@ def feed(session: LiveSession, samples: np.ndarray, rate: int, *, phones=None, g
     pushed before anyone reads waits for its reader), again after each gap in `gaps`."""
 
     def run():
-        step = round(chunk_s * rate)
         for gap in (after, *gaps):
             if stop is not None and stop.wait(gap):
                 return
-            started = time.monotonic()
-            for i in range(0, len(samples), step):
-                t0, t1 = i / rate, min(len(samples), i + step) / rate
-                mine = None if phones is None else [(p, max(s, t0) - t0, min(e, t1) - t0) for p, s, e in phones if e > t0 and s < t1]
-                try:
-                    session.push_audio(samples[i : i + step], rate, phones=mine)
-                except Exception:
-                    return
-                wait = started + (i + step) / rate - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
+            if not play_in_real_time(session, samples, rate, chunk_s=chunk_s, phones=phones, stop=stop):
+                return
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()

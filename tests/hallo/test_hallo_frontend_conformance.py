@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from scipy.io import wavfile
 
 from hallo_builders import ORACLE
+from conformance import rel_l2
 from talkinghead.audio.decode import load_audio
 from talkinghead.face.landmarks import FACE_OVAL, LIPS_OUTER
 from talkinghead.render.hallo import masks as hm
@@ -43,11 +44,6 @@ SOXR_ABS, NORMALISED_ABS, FEATURES_REL, HIDDEN_REL, HIDDEN_ABS = 1e-6, 1e-6, 1e-
 AUDIO_CASES = ["a1_16k", "a2_44k1_soxr", "a3_44k1_ffmpeg"]
 MASK_CASES = {"m1_512": 512, "m2_crop_128": 128}
 REGIONS = {"full": "pose", "face": "expression", "lip": "lip"}  # release name → ours
-
-
-def rel_l2(ours, theirs) -> float:
-    ours, theirs = torch.as_tensor(ours).double(), torch.as_tensor(theirs).double()
-    return float((ours - theirs).norm() / theirs.norm())
 
 
 def max_abs(ours, theirs) -> float:

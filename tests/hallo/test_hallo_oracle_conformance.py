@@ -20,7 +20,6 @@ networks run once (projections, FaceLocator, VAE latents, banks) 1e-5, video 2e-
 
 from __future__ import annotations
 
-import gzip
 import json
 
 import pytest
@@ -28,6 +27,7 @@ import torch
 from diffusers import AutoencoderKL, DDIMScheduler
 from safetensors.torch import load_file
 
+from conformance import read_keys, rel_l2
 from hallo_builders import FIXTURES, ORACLE, draw_weights, tiny_net
 from talkinghead.render.hallo import loading
 from talkinghead.render.hallo.audio_encoder import frame_windows
@@ -37,15 +37,6 @@ from talkinghead.render.hallo.pipeline import SCHEDULER, HalloPipeline
 
 ONCE, NOISE_PRED, BLOCKS, LATENTS, VIDEO_ABS = 1e-5, 5e-5, 5e-5, 1e-4, 2e-3
 CASES = json.loads((FIXTURES / "cases.json").read_text())
-
-
-def rel_l2(ours: torch.Tensor, theirs: torch.Tensor) -> float:
-    return float((ours.float() - theirs.float()).norm() / theirs.float().norm())
-
-
-def read_keys(name: str) -> list[tuple[str, list[int]]]:
-    with gzip.open(FIXTURES / name, "rt") as rows:
-        return [(key, json.loads(shape)) for key, shape, _dtype in (row.rstrip("\n").split("\t") for row in rows)]
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +60,12 @@ def test_full_size_networks_have_the_release_key_set_order_and_shapes():
     with torch.device("meta"):
         net = HalloNet.from_config(unet, audio, image)
     ours = [(key, list(value.shape)) for key, value in net.state_dict().items()]
-    assert ours == read_keys("net_keys_full.tsv.gz")  # 2656 keys, in state-dict order
+    assert ours == read_keys(FIXTURES / "net_keys_full.tsv.gz")  # 2656 keys, in state-dict order
 
 
 def test_tiny_networks_have_the_release_key_set_order_and_shapes():
     ours = [(key, list(value.shape)) for key, value in tiny_net().state_dict().items()]
-    assert ours == read_keys("net_keys_tiny.tsv.gz")  # 2652 keys
+    assert ours == read_keys(FIXTURES / "net_keys_tiny.tsv.gz")  # 2652 keys
 
 
 @pytest.mark.skipif(not (ORACLE / "tiny" / "net.pth").is_file(), reason="oracle folder not present")

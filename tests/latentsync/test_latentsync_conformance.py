@@ -19,15 +19,13 @@ output faces 1e-3 max abs.
 
 from __future__ import annotations
 
-import gzip
-import json
-
 import pytest
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL
 from safetensors.torch import load_file
 
+from conformance import read_keys, rel_l2
 from latentsync_builders import FIXTURES, ORACLE, TINY_GROUPS, TINY_WIDTHS, draw_unet, oracle_whisper, tiny_unet
 from talkinghead.dubbing.latentsync import loading
 from talkinghead.dubbing.latentsync.pipeline import CLIP_FRAMES, LatentSyncPipeline
@@ -39,15 +37,6 @@ SEED = 1247  # accelerate.utils.set_seed(1247), as scripts/inference.py
 CASES = {"case1": dict(guidance=1.5, cache_interval=1), "case2": dict(guidance=1.0, cache_interval=1),
          "case3": dict(guidance=1.5, cache_interval=3)}  # fmt: skip
 FACES_KEPT = {"case1": [0, 17], "case2": [7, 16], "case3": [7, 16]}
-
-
-def rel_l2(ours: torch.Tensor, theirs: torch.Tensor) -> float:
-    return float((ours.float() - theirs.float()).norm() / theirs.float().norm())
-
-
-def read_keys(name: str) -> list[tuple[str, list[int]]]:
-    with gzip.open(FIXTURES / name, "rt") as rows:
-        return [(key, json.loads(shape)) for key, shape, _dtype in (row.rstrip("\n").split("\t") for row in rows)]
 
 
 @pytest.fixture(scope="module")
@@ -156,11 +145,11 @@ def test_full_size_key_sets_are_the_releases():
     with torch.device("meta"):
         unet = LatentSyncUNet3D()
         encoder = WhisperEncoder(loading.WhisperDims(80, 1500, 384, 6, 4))
-    assert [(k, list(v.shape)) for k, v in unet.state_dict().items()] == read_keys("unet_keys_full.tsv.gz")
+    assert [(k, list(v.shape)) for k, v in unet.state_dict().items()] == read_keys(FIXTURES / "unet_keys_full.tsv.gz")
     assert sum(p.numel() for p in unet.parameters()) == 1_267_099_844
     dims = loading.TextDims(80, 1500, 384, 6, 4, n_vocab=51865, n_text_ctx=448, n_text_state=384, n_text_head=6, n_text_layer=4)
     whisper = loading.whisper_keys(dims, encoder.state_dict())
-    assert [(k, list(s)) for k, s in whisper.items()] == read_keys("whisper_tiny_keys.tsv.gz")
+    assert [(k, list(s)) for k, s in whisper.items()] == read_keys(FIXTURES / "whisper_tiny_keys.tsv.gz")
 
 
 @pytest.mark.skipif(not (ORACLE / "tiny" / "latentsync_unet_tiny.pt").is_file(), reason="the oracle folder is not here")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from talkinghead.errors import InputError
+from talkinghead.live.hosting import play_in_real_time
 
 
 def feed_in_real_time(session, samples: np.ndarray, rate: int, *, after: float = 0.0, chunk_s: float = 0.02, phones=None) -> threading.Thread:
@@ -17,20 +17,7 @@ def feed_in_real_time(session, samples: np.ndarray, rate: int, *, after: float =
 
     def run():
         time.sleep(after)
-        step = round(chunk_s * rate)
-        started = time.monotonic()
-        for i in range(0, len(samples), step):
-            t0, t1 = i / rate, min(len(samples), i + step) / rate
-            mine = None
-            if phones is not None:
-                mine = [(p, max(s, t0) - t0, min(e, t1) - t0) for p, s, e in phones if e > t0 and s < t1]
-            try:
-                session.push_audio(samples[i : i + step], rate, phones=mine)
-            except InputError:  # the session was closed: the test is over
-                return
-            wait = started + (i + step) / rate - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
+        play_in_real_time(session, samples, rate, chunk_s=chunk_s, phones=phones)  # ends when the session closes
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()

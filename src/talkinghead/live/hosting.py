@@ -21,6 +21,31 @@ BACKLOG = 4  # frames a reader may fall behind before the oldest are dropped
 CHUNK_S = 0.02  # a file played into a session goes in chunks of this length, in real time
 
 
+def play_in_real_time(session: LiveSession, samples: np.ndarray, rate: int, *, chunk_s: float = CHUNK_S,
+                      phones=None, stop: threading.Event | None = None) -> bool:
+    """Push `samples` into `session` in `chunk_s` chunks at the pace they play (a file played as
+    a stream), returning when done (True) or stopped (False: `stop` set, or the session closed).
+    `phones`: [(phone, start, end)] of the whole signal, each chunk given its own, in its time."""
+    step = max(1, round(chunk_s * rate))
+    started = time.monotonic()
+    for i in range(0, len(samples), step):
+        if (stop is not None and stop.is_set()) or session.closed:
+            return False
+        t0, t1 = i / rate, min(len(samples), i + step) / rate
+        mine = None if phones is None else [(p, max(s, t0) - t0, min(e, t1) - t0) for p, s, e in phones if e > t0 and s < t1]
+        try:
+            session.push_audio(samples[i : i + step], rate, phones=mine)
+        except InputError:  # closed meanwhile
+            return False
+        wait = started + (i + step) / rate - time.monotonic()
+        if wait > 0:
+            if stop is not None:
+                stop.wait(wait)
+            else:
+                time.sleep(wait)
+    return True
+
+
 class Reader:
     """One consumer's queue of frames, on the server's event loop."""
 
@@ -102,18 +127,7 @@ class Hosted:
         stop = threading.Event()
 
         def run() -> None:
-            step = max(1, round(CHUNK_S * rate))
-            started = time.monotonic()
-            for i in range(0, len(samples), step):
-                if stop.is_set() or self.session.closed:
-                    return
-                try:
-                    self.session.push_audio(samples[i : i + step], rate)
-                except InputError:
-                    return
-                wait = started + (i + step) / rate - time.monotonic()
-                if wait > 0:
-                    stop.wait(wait)
+            play_in_real_time(self.session, samples, rate, stop=stop)
 
         self._player_stop = stop
         self._player = threading.Thread(target=run, name=f"live-play-{self.id}", daemon=True)

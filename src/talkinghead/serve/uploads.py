@@ -114,27 +114,31 @@ def wav_duration(head: bytes) -> float | None:
 
 
 def check_audio_head(head: bytes, limits: Limits) -> None:
-    seconds = wav_duration(head)
-    if seconds is not None and seconds > limits.max_duration:
-        raise _too_long(seconds, limits)
+    _check_length(wav_duration(head), limits, "audio")
 
 
 def check_audio_file(path: Path, limits: Limits) -> None:
     """The whole file: readable by ffmpeg, with sound, not longer than allowed (as its container says)."""
-    try:
-        with PROBES:
-            info = probe_media(path)
-    except MediaInputError:
-        raise UploadRefused(422, "audio", f"the file is not a recording ffmpeg can read: {AUDIO_HINT}") from None
+    info = _probed(path, "audio", f"the file is not a recording ffmpeg can read: {AUDIO_HINT}")
     if not info.has_audio:
         raise UploadRefused(422, "audio", f"the file has no audio track: {AUDIO_HINT}")
-    if info.duration is not None and info.duration > limits.max_duration:
-        raise _too_long(info.duration, limits)
+    _check_length(info.duration, limits, "audio")
 
 
-def _too_long(seconds: float, limits: Limits, field: str = "audio") -> UploadRefused:
-    what = "the speech" if field == "audio" else "the video"
-    return UploadRefused(413, field, f"{what} lasts {seconds:.1f} s; the limit is {limits.max_duration:g} s (--max-duration)")
+def _probed(path: Path, field: str, unreadable: str):
+    """The file's streams and length, as ffmpeg reads them; 422 saying `unreadable` when it cannot."""
+    try:
+        with PROBES:
+            return probe_media(path)
+    except MediaInputError:
+        raise UploadRefused(422, field, unreadable) from None
+
+
+def _check_length(seconds: float | None, limits: Limits, field: str) -> None:
+    """413 when the file lasts longer than allowed (as its container says)."""
+    if seconds is not None and seconds > limits.max_duration:
+        what = "the speech" if field == "audio" else "the video"
+        raise UploadRefused(413, field, f"{what} lasts {seconds:.1f} s; the limit is {limits.max_duration:g} s (--max-duration)")
 
 
 def check_video_file(path: Path, limits: Limits) -> None:
@@ -143,16 +147,11 @@ def check_video_file(path: Path, limits: Limits) -> None:
 
     if _is_image(path):
         raise UploadRefused(422, "video", "the file is a photo, not a video: send it as 'image' to animate it")
-    try:
-        with PROBES:
-            info = probe_media(path)
-    except MediaInputError:
-        raise UploadRefused(422, "video", f"the file is not a video ffmpeg can read: {VIDEO_HINT}") from None
+    info = _probed(path, "video", f"the file is not a video ffmpeg can read: {VIDEO_HINT}")
     if not info.has_video:
         what = "audio, not a video: send it as 'audio', with a photo as 'image' to animate" if info.has_audio else f"not a video: {VIDEO_HINT}"
         raise UploadRefused(422, "video", f"the file is {what}")
-    if info.duration is not None and info.duration > limits.max_duration:
-        raise _too_long(info.duration, limits, "video")
+    _check_length(info.duration, limits, "video")
     try:
         with PROBES:
             open_video(path, max_duration=limits.max_duration)

@@ -21,6 +21,7 @@ import torch
 from diffusers import AutoencoderKL
 
 from ... import devices
+from ...checkpoints import state_dict_problems
 from ...devices import MemoryEstimate
 from ...errors import ModelError
 from .unet import LatentSyncUNet3D
@@ -159,23 +160,12 @@ def load_vae(folder: Path) -> AutoencoderKL:
 
 def check_keys(expected: dict, found: dict, path) -> None:
     """ModelError naming what differs between a module's state dict and a checkpoint's."""
-    missing = [k for k in expected if k not in found]
-    unexpected = [k for k in found if k not in expected]
-    reshaped = [k for k in expected if k in found and tuple(found[k].shape) != tuple(expected[k].shape)]
-    if missing or unexpected or reshaped:
-        problems = [
-            f"{len(items)} {what} (e.g. {items[0]}{_shapes(items[0], expected, found) if what == 'keys of another shape' else ''})"
-            for items, what in ((missing, "missing keys"), (unexpected, "unexpected keys"), (reshaped, "keys of another shape"))
-            if items
-        ]
+    problems = state_dict_problems(expected, found)
+    if problems:
         raise ModelError(
             f"{path} does not match LatentSync's architecture: {'; '.join(problems)} (the release's loader would "
             f"skip these and leave initial weights); {DOWNLOAD_HINT}."
         )
-
-
-def _shapes(key: str, expected: dict, found: dict) -> str:
-    return f": {list(found[key].shape)} where {list(expected[key].shape)} is needed"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ... import devices
+from ...checkpoints import state_dict_problems
 from ...devices import MemoryEstimate
 from ...errors import ModelError
 from .audio_encoder import WINDOW, Wav2Vec2FrameEncoder
@@ -182,15 +183,8 @@ def _image_projection_config(state: dict, cross_attention_dim: int, path) -> dic
 
 
 def _check_keys(expected: dict, found: dict, path) -> None:
-    missing = [k for k in expected if k not in found]
-    unexpected = [k for k in found if k not in expected]
-    reshaped = [k for k in expected if k in found and found[k].shape != expected[k].shape]
-    if missing or unexpected or reshaped:
-        problems = [
-            f"{len(items)} {what} (e.g. {items[0]})"
-            for items, what in ((missing, "missing keys"), (unexpected, "unexpected keys"), (reshaped, "keys of another shape"))
-            if items
-        ]
+    problems = state_dict_problems(expected, found)
+    if problems:
         raise ModelError(
             f"{path} does not match the Hallo architecture of this weights folder: {'; '.join(problems)}; "
             f"{DOWNLOAD_HINT}."
